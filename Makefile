@@ -1,0 +1,47 @@
+# Punctual. `make run` starts the service on the embedded default; `make test` runs every test.
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql
+
+.PHONY: help run test lint format migrate system-deps clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/python:
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime  ## Start web + worker + beat on SQLite and a serverless broker
+	$(BIN)/flask --app wsgi db upgrade
+	@echo "Punctual is starting on http://127.0.0.1:$(PORT)  (API docs: /api/docs, health: /healthz)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT)
+
+test: system-deps lint  ## Install what the tests need, start RabbitMQ + PostgreSQL, run everything
+	$(BIN)/pytest
+
+system-deps: $(VENV)/.dev
+	scripts/install-test-deps.sh $(SYSTEM_TEST_PACKAGES)
+
+lint: $(VENV)/.dev  ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev  ## Fix what ruff can
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(VENV)/.runtime  ## Apply database migrations
+	$(BIN)/flask --app wsgi db upgrade
+
+clean:  ## Remove the virtualenv and local state
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""The Celery app bound to the Flask app: every task runs inside an application context."""
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def broker_transport_options(app: Flask) -> dict[str, Any]:
+    url = app.config["CELERY_BROKER_URL"]
+    options = dict(app.config["CELERY"].get("broker_transport_options", {}))
+    if url.startswith("filesystem://"):
+        folder = Path(app.config["BROKER_FOLDER"])
+        (folder / "queue").mkdir(parents=True, exist_ok=True)
+        (folder / "control").mkdir(parents=True, exist_ok=True)
+        options.setdefault("data_folder_in", str(folder / "queue"))
+        options.setdefault("data_folder_out", str(folder / "queue"))
+        options.setdefault("control_folder", str(folder / "control"))
+        options.setdefault("store_processed", False)
+        # The transport polls its folder; the default second would add up to 1 s of lateness.
+        options.setdefault("polling_interval", 0.1)
+    return options
+
+
+def make_celery(app: Flask) -> Celery:
+    class ContextTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.import_name, task_cls=ContextTask)
+    celery.config_from_object(app.config["CELERY"])
+    interval = app.config["PROMOTER_INTERVAL"]
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        broker_transport_options=broker_transport_options(app),
+        beat_schedule={
+            "promote-jobs": {
+                "task": "scheduling.promote",
+                "schedule": interval,
+                # A promotion that waited past the next one is useless: drop it.
+                "options": {"expires": interval * 2},
+            }
+        },
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,96 @@
+"""One JSON error shape for every error: code, status, message and, for bad fields, errors."""
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from flask_smorest import Api, abort
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+)
+
+log = logging.getLogger(__name__)
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def flatten_field_errors(messages: dict[str, Any]) -> dict[str, Any]:
+    """Merge webargs' per-location errors ({"json": {"title": [...]}}) into one field map."""
+    errors: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            errors.update(fields)
+        else:
+            errors[location] = fields
+    return errors
+
+
+def error_payload(error: HTTPException) -> tuple[dict[str, Any], dict[str, str]]:
+    data = getattr(error, "data", None) or {}
+    payload: dict[str, Any] = {
+        "code": error.code,
+        "status": error.name,
+        "message": data.get("message") or error.description,
+    }
+    errors = data.get("errors") or data.get("messages")
+    if errors:
+        payload["errors"] = flatten_field_errors(errors)
+        if error.code == 422 and "message" not in data:
+            payload["message"] = "Some fields are invalid: " + ", ".join(sorted(payload["errors"]))
+    headers = dict(data.get("headers") or {})
+    if error.code == 405 and (allowed := error.get_headers()):
+        headers.update({k: v for k, v in allowed if k == "Allow"})
+    return payload, headers
+
+
+class JsonErrorApi(Api):
+    """flask-smorest's Api with errors always carrying a message and a flat field map."""
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict[str, Any], int, dict]:
+        payload, headers = error_payload(error)
+        return payload, error.code or 500, headers
+
+
+def handle_unexpected(error: Exception) -> tuple[dict[str, Any], int] | HTTPException:
+    """Turn an unhandled exception into a logged 500 with the JSON shape, never an HTML page."""
+    if isinstance(error, HTTPException):
+        return error
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    payload, _ = error_payload(InternalServerError())
+    return payload, 500
+
+
+def require_json_body() -> None:
+    """Check any API request body before a view runs: JSON, well-formed, not too large.
+
+    Reading it here means every route answers the same way (415, 400, 413), including
+    routes that take no body at all.
+    """
+    if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+        return
+    has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
+    if not has_body:
+        return
+    if not request.is_json:
+        abort(415, message="Send the request body as JSON with Content-Type: application/json.")
+    try:
+        request.get_json()
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        abort(413, message=f"The request body is larger than the limit of {limit} bytes.")
+    except BadRequest:
+        abort(400, message="The request body is not valid JSON.")
+
+
+def no_sniff(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(Exception, handle_unexpected)
+    app.before_request(require_json_body)
+    app.after_request(no_sniff)

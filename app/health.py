@@ -1,0 +1,39 @@
+"""Liveness of the parts the service needs: the database and the broker."""
+
+import logging
+
+from flask import Blueprint, current_app
+from sqlalchemy import text
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+blp = Blueprint("health", __name__)
+
+
+def check_database() -> str | None:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means unhealthy; say which
+        log.warning("health: database unreachable: %s", exc)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def check_broker() -> str | None:
+    try:
+        with current_app.extensions["celery"].connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    except Exception as exc:
+        log.warning("health: broker unreachable: %s", exc)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@blp.get("/healthz")
+def healthz() -> tuple[dict, int]:
+    """Report whether the database and the broker answer."""
+    failures = {"database": check_database(), "broker": check_broker()}
+    checks = {part: ("ok" if error is None else error) for part, error in failures.items()}
+    healthy = all(error is None for error in failures.values())
+    return {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503

@@ -1,0 +1,1 @@
+"""Polls that close themselves at their close date, then compute their results."""

@@ -1,0 +1,184 @@
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from flask_smorest import abort
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.database import utcnow
+from app.extensions import db
+from app.polls.models import Option, Poll, Vote
+from app.scheduling import service as scheduling
+
+CLOSE = "poll.close"
+RESULTS = "poll.results"
+
+
+def create_poll(*, owner_id: int, title: str, options: list[str], close_date: datetime) -> Poll:
+    """Save a poll and its close job in one transaction."""
+    poll = Poll(
+        title=title,
+        owner_id=owner_id,
+        close_date=close_date,
+        options=[Option(name=name.strip(), position=i) for i, name in enumerate(options)],
+    )
+    db.session.add(poll)
+    db.session.flush()
+    scheduling.schedule(kind=CLOSE, subject_id=poll.id, due_at=close_date, owner_id=owner_id)
+    db.session.commit()
+    return poll
+
+
+def polls_query(*, status: str) -> Select:
+    now = utcnow()
+    query = select(Poll).order_by(Poll.created_at.desc(), Poll.id.desc())
+    if status == "open":
+        query = query.where(Poll.closed_at.is_(None), Poll.close_date > now)
+    elif status == "closed":
+        query = query.where((Poll.closed_at.is_not(None)) | (Poll.close_date <= now))
+    return query
+
+
+def get_poll(*, poll_id: int) -> Poll:
+    poll = db.session.get(Poll, poll_id)
+    if poll is None:
+        abort(404, message=f"Poll {poll_id} does not exist.")
+    return poll
+
+
+def with_my_votes(polls: Sequence[Poll], *, user_id: int | None) -> Sequence[Poll]:
+    """Set `my_vote` on each poll: the option the user chose, if any."""
+    mine: dict[int, int] = {}
+    if user_id is not None and polls:
+        rows = db.session.execute(
+            select(Vote.poll_id, Vote.option_id).where(
+                Vote.user_id == user_id, Vote.poll_id.in_([poll.id for poll in polls])
+            )
+        )
+        mine = {poll_id: option_id for poll_id, option_id in rows}
+    for poll in polls:
+        poll.my_vote = mine.get(poll.id)
+    return polls
+
+
+def _lock_own_open_poll(*, poll_id: int, user_id: int) -> Poll:
+    poll = db.session.execute(
+        select(Poll).where(Poll.id == poll_id).with_for_update()
+    ).scalar_one_or_none()
+    if poll is None:
+        abort(404, message=f"Poll {poll_id} does not exist.")
+    if poll.owner_id != user_id:
+        abort(403, message=f"Poll {poll_id} belongs to another user.")
+    if not poll.is_open(utcnow()):
+        abort(409, message=f"Poll {poll_id} is closed.")
+    return poll
+
+
+def _move_close_job(poll: Poll, due_at: datetime) -> None:
+    job = scheduling.find_pending(kind=CLOSE, subject_id=poll.id)
+    if job is None:
+        scheduling.schedule(kind=CLOSE, subject_id=poll.id, due_at=due_at, owner_id=poll.owner_id)
+    else:
+        scheduling.reschedule(job, due_at=due_at)
+
+
+def change_close_date(*, poll_id: int, user_id: int, close_date: datetime) -> Poll:
+    """Move the close date; the message already sent for the old one becomes a no-op."""
+    poll = _lock_own_open_poll(poll_id=poll_id, user_id=user_id)
+    poll.close_date = close_date
+    _move_close_job(poll, close_date)
+    db.session.commit()
+    return poll
+
+
+def close_now(*, poll_id: int, user_id: int) -> Poll:
+    """Stop voting at once and have the worker close the poll now."""
+    poll = _lock_own_open_poll(poll_id=poll_id, user_id=user_id)
+    poll.close_date = utcnow()
+    _move_close_job(poll, poll.close_date)
+    db.session.commit()
+    return poll
+
+
+def delete_poll(*, poll_id: int, user_id: int) -> None:
+    poll = _lock_own_open_poll(poll_id=poll_id, user_id=user_id)
+    job = scheduling.find_pending(kind=CLOSE, subject_id=poll.id)
+    if job is not None:
+        scheduling.cancel(job)
+    db.session.delete(poll)
+    db.session.commit()
+
+
+def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
+    """Record one vote; counts are incremented in SQL so concurrent votes all count."""
+    # A shared lock: votes run side by side, and closing (which locks for update) waits for
+    # the votes already in flight, so none lands after the poll closed.
+    poll = db.session.execute(
+        select(Poll).where(Poll.id == poll_id).with_for_update(read=True)
+    ).scalar_one_or_none()
+    if poll is None:
+        abort(404, message=f"Poll {poll_id} does not exist.")
+    if not poll.is_open(utcnow()):
+        abort(409, message=f"Poll {poll_id} is closed: voting ended at its close date.")
+    option = db.session.get(Option, option_id)
+    if option is None or option.poll_id != poll_id:
+        abort(
+            422,
+            message="Some fields are invalid: option_id",
+            errors={"option_id": [f"Poll {poll_id} has no option {option_id}."]},
+        )
+    vote = Vote(poll_id=poll_id, option_id=option_id, user_id=user_id)
+    db.session.add(vote)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        abort(409, message=f"You have already voted in poll {poll_id}.")
+    db.session.execute(update(Option).where(Option.id == option_id).values(votes=Option.votes + 1))
+    db.session.commit()
+    return vote
+
+
+# --- job handlers (see jobs.py): run inside the job's transaction ----------------------------
+
+
+def close(*, poll_id: int) -> None:
+    poll = db.session.execute(
+        select(Poll).where(Poll.id == poll_id).with_for_update()
+    ).scalar_one_or_none()
+    if poll is None or poll.closed_at is not None:
+        return
+    poll.closed_at = utcnow()
+    scheduling.schedule_once(kind=RESULTS, subject_id=poll_id, due_at=poll.closed_at)
+
+
+def compute_results(*, poll_id: int) -> None:
+    poll = db.session.execute(
+        select(Poll).where(Poll.id == poll_id).with_for_update()
+    ).scalar_one_or_none()
+    if poll is None:
+        return
+    poll.results = tally(poll.options)
+    poll.results_computed_at = utcnow()
+
+
+def tally(options: Sequence[Option]) -> dict[str, Any]:
+    """Shares of the vote, and the winner (several on a tie, none without votes)."""
+    total = sum(option.votes for option in options)
+    top = max((option.votes for option in options), default=0)
+    winners = [option.id for option in options if top and option.votes == top]
+    return {
+        "total_votes": total,
+        "winners": winners,
+        "tie": len(winners) > 1,
+        "options": [
+            {
+                "option_id": option.id,
+                "name": option.name,
+                "votes": option.votes,
+                "share": round(option.votes / total, 4) if total else 0.0,
+            }
+            for option in options
+        ],
+    }

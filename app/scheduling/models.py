@@ -1,0 +1,78 @@
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.database import UTCDateTime, utcnow
+from app.extensions import db
+
+
+class JobState(enum.StrEnum):
+    SCHEDULED = "scheduled"  # waiting in the database, due beyond the horizon
+    QUEUED = "queued"  # handed to the broker, with an ETA
+    RUNNING = "running"  # a worker claimed it
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+PENDING = (JobState.SCHEDULED, JobState.QUEUED)
+FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+_PENDING_SQL = "state IN ('scheduled', 'queued')"
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+class Job(db.Model):
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('scheduled', 'queued', 'running', 'succeeded', 'failed', 'cancelled')",
+            name="ck_job_state",
+        ),
+        CheckConstraint("attempts >= 0", name="ck_job_attempts"),
+        Index("ix_job_state_due_at", "state", "due_at"),
+        Index("ix_job_kind_subject", "kind", "subject_id"),
+        # At most one pending job per kind and subject: the database de-duplicates.
+        Index(
+            "uq_job_pending_kind_subject",
+            "kind",
+            "subject_id",
+            unique=True,
+            postgresql_where=text(_PENDING_SQL),
+            sqlite_where=text(_PENDING_SQL),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[int]
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A new token on every reschedule: a message carrying an old token is a no-op.
+    token: Mapped[str] = mapped_column(String(32), default=new_token)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.SCHEDULED)
+    # Deferrable work may be held back while the broker is overloaded; the rest never is.
+    deferrable: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=5)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def lateness(self) -> float | None:
+        """Seconds between when the job was due and when a worker started it."""
+        if self.started_at is None:
+            return None
+        return (self.started_at - self.due_at).total_seconds()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.kind}:{self.subject_id} {self.state} due {self.due_at}>"

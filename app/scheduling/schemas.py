@@ -1,0 +1,33 @@
+import marshmallow as ma
+
+from app.scheduling.models import JobState
+from app.schemas import PageArgsSchema, UTCDateTime, page_of
+
+
+class JobSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    subject_id = ma.fields.Integer()
+    owner_id = ma.fields.Integer(allow_none=True)
+    state = ma.fields.String()
+    deferrable = ma.fields.Boolean()
+    due_at = UTCDateTime()
+    attempts = ma.fields.Integer()
+    max_attempts = ma.fields.Integer()
+    last_error = ma.fields.String(allow_none=True)
+    created_at = UTCDateTime()
+    queued_at = UTCDateTime(allow_none=True)
+    started_at = UTCDateTime(allow_none=True)
+    finished_at = UTCDateTime(allow_none=True)
+    lateness = ma.fields.Float(
+        allow_none=True, metadata={"description": "Seconds from due to started."}
+    )
+
+
+class JobQueryArgsSchema(PageArgsSchema):
+    state = ma.fields.String(validate=ma.validate.OneOf([s.value for s in JobState]))
+    kind = ma.fields.String(validate=ma.validate.Length(max=64))
+    subject_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**63 - 1))
+
+
+JobPageSchema = page_of(JobSchema)

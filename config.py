@@ -1,0 +1,74 @@
+"""Configuration read from the environment, with defaults that need no server at all."""
+
+import os
+from pathlib import Path
+
+INSTANCE_DIR = Path(os.environ.get("PUNCTUAL_INSTANCE", Path(__file__).parent / "instance"))
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+class Config:
+    # None means: use (and create on first start) a random key kept in the instance folder.
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'punctual.db'}"
+    )
+    # filesystem:// is kombu's serverless transport: the embedded default.
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    BROKER_FOLDER = os.environ.get("BROKER_FOLDER", str(INSTANCE_DIR / "broker"))
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+    TOKEN_TTL = _int("TOKEN_TTL", 24 * 3600)
+
+    # The job engine (app/scheduling). Only jobs due within the horizon are handed to the
+    # broker; keep it well under RabbitMQ's consumer_timeout (30 min by default).
+    SCHEDULER_HORIZON = _float("SCHEDULER_HORIZON", 300)
+    PROMOTER_INTERVAL = _float("PROMOTER_INTERVAL", 2)
+    # A queued job this overdue whose message was sent this long ago is re-sent.
+    JOB_LOST_AFTER = _float("JOB_LOST_AFTER", 60)
+    # A running job whose worker has not finished it after this long is run again.
+    JOB_RUN_TIMEOUT = _float("JOB_RUN_TIMEOUT", 300)
+    JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 5)
+    JOB_RETRY_BACKOFF = _float("JOB_RETRY_BACKOFF", 2)
+    JOB_RETRY_BACKOFF_MAX = _float("JOB_RETRY_BACKOFF_MAX", 300)
+    # Publishing after a commit must not hold a web request long when the broker is down:
+    # the job is in the database and the promoter sends it later.
+    PUBLISH_RETRY_POLICY = {
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
+
+    API_TITLE = "Punctual"
+    API_VERSION = "1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+
+    CELERY = {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "enable_utc": True,
+        "timezone": "UTC",
+        # A message is acknowledged after its task ran, so a crashed worker's work is redelivered.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
+    }
+
+
+class TestingConfig(Config):
+    TESTING = True

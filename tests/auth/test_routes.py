@@ -1,0 +1,67 @@
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+
+from tests.factories import user_headers
+
+CREDENTIALS = {"username": "Ada", "password": "correct horse battery"}
+
+
+def test_register_then_sign_in(client: FlaskClient) -> None:
+    response = client.post("/api/auth/register", json=CREDENTIALS)
+    assert response.status_code == 201
+    assert response.get_json()["username"] == "ada"
+    assert "password" not in response.get_json()
+
+    token = client.post("/api/auth/token", json=CREDENTIALS).get_json()
+    assert token["token_type"] == "Bearer" and token["expires_at"].endswith("Z")
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token['token']}"})
+    assert me.get_json()["username"] == "ada"
+
+
+def test_password_is_stored_hashed(client: FlaskClient, app: Flask) -> None:
+    client.post("/api/auth/register", json=CREDENTIALS)
+    from app.auth.models import User
+    from app.extensions import db
+
+    with app.app_context():
+        stored = db.session.execute(db.select(User.password_hash)).scalar_one()
+    assert CREDENTIALS["password"] not in stored
+    assert stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_duplicate_username_is_409_whatever_the_case(client: FlaskClient) -> None:
+    client.post("/api/auth/register", json=CREDENTIALS)
+    response = client.post("/api/auth/register", json={**CREDENTIALS, "username": "ADA"})
+    assert response.status_code == 409
+
+
+def test_bad_credentials_are_422_naming_the_field(client: FlaskClient) -> None:
+    response = client.post("/api/auth/register", json={"username": "a", "password": "short"})
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]) == {"username", "password"}
+
+
+def test_wrong_password_and_unknown_user_are_the_same_401(client: FlaskClient) -> None:
+    client.post("/api/auth/register", json=CREDENTIALS)
+    wrong = client.post("/api/auth/token", json={**CREDENTIALS, "password": "wrong password"})
+    unknown = client.post("/api/auth/token", json={**CREDENTIALS, "username": "nobody"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.get_json()["message"] == unknown.get_json()["message"]
+
+
+def test_missing_forged_and_expired_tokens_are_401(client: FlaskClient, app: Flask) -> None:
+    user_headers(client, "grace")
+    assert client.get("/api/auth/me").status_code == 401
+    forged = URLSafeTimedSerializer("not-the-key", salt="punctual-auth-token").dumps({"uid": 1})
+    assert (
+        client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    )
+
+    app.config["TOKEN_TTL"] = -1
+    expired = client.post(
+        "/api/auth/token", json={"username": "grace", "password": "correct horse battery"}
+    ).get_json()["token"]
+    response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert "expired" in response.get_json()["message"]

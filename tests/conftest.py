@@ -1,0 +1,159 @@
+"""Shared fixtures: each test runs on the embedded default and on RabbitMQ + PostgreSQL."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db
+from tests import processes
+from tests.servers import PostgresServer, RabbitMQServer, stop_epmd
+
+# Short horizons and intervals so scheduling behaviour shows within seconds. Config reads the
+# environment when create_app() first runs, and worker and beat processes inherit it.
+TEST_SETTINGS = {
+    "SCHEDULER_HORIZON": "3",
+    "PROMOTER_INTERVAL": "0.5",
+    "JOB_LOST_AFTER": "4",
+    "JOB_RUN_TIMEOUT": "30",
+    "JOB_RETRY_BACKOFF": "0.2",
+}
+os.environ.update(TEST_SETTINGS)
+
+STACKS = os.environ.get("PUNCTUAL_TEST_STACKS", "embedded,rabbitmq").split(",")
+
+
+@dataclass
+class Stack:
+    """One configuration of the service's servers: where the database and the broker are."""
+
+    name: str
+    folder: Path
+    database_url: str
+    broker_url: str
+    rabbitmq: RabbitMQServer | None = None
+    postgres: PostgresServer | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a Punctual process (worker, beat, web) on this stack."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
+            "BROKER_FOLDER": str(self.folder / "broker"),
+            "PUNCTUAL_INSTANCE": str(self.folder / "instance"),
+            "SECRET_KEY": "test-secret-key",
+            **self.settings,
+            **extra,
+        }
+
+    def config(self) -> dict[str, Any]:
+        """Overrides for an in-process app that talks to the same servers as the processes."""
+        return {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
+            "BROKER_FOLDER": str(self.folder / "broker"),
+            "SECRET_KEY": "test-secret-key",
+        }
+
+
+def report(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    server = RabbitMQServer(tmp_path_factory.mktemp("rabbitmq"))
+    seconds = server.start()
+    report(
+        request.config,
+        f"[servers] RabbitMQ {server.version()} up on {server.url} in {seconds:.1f} s",
+    )
+    yield server
+    server.stop()
+    stop_epmd()
+    report(request.config, "[servers] RabbitMQ stopped")
+
+
+@pytest.fixture(scope="session")
+def postgres(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    seconds = server.start()
+    report(
+        request.config,
+        f"[servers] PostgreSQL {server.version()} up on {server.url} in {seconds:.1f} s",
+    )
+    yield server
+    server.stop()
+    report(request.config, "[servers] PostgreSQL stopped")
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    folder = tmp_path_factory.mktemp(request.param)
+    if request.param == "embedded":
+        return Stack("embedded", folder, f"sqlite:///{folder / 'punctual.db'}", "filesystem://")
+    rabbitmq: RabbitMQServer = request.getfixturevalue("rabbitmq")
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    database_url = postgres.create_database(f"punctual_{folder.name.replace('-', '_')}")
+    return Stack("rabbitmq", folder, database_url, rabbitmq.url, rabbitmq, postgres)
+
+
+@pytest.fixture(scope="session")
+def migrated(stack: Stack) -> Stack:
+    """Apply the real migrations, so the suite also proves they build the schema."""
+    flask = str(Path(sys.executable).parent / "flask")
+    env = {**os.environ, **stack.env()}
+    subprocess.run(
+        [flask, "--app", "wsgi", "db", "upgrade"],
+        cwd=processes.ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return stack
+
+
+@pytest.fixture
+def app(migrated: Stack) -> Iterator[Flask]:
+    app = create_app(migrated.config())
+    yield app
+    with app.app_context():
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def beat(migrated: Stack, request: pytest.FixtureRequest) -> Iterator[processes.Process]:
+    """Celery beat, which runs the promoter every PROMOTER_INTERVAL seconds."""
+    process = processes.beat(migrated.env(), migrated.folder)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(migrated: Stack, request: pytest.FixtureRequest) -> Iterator[processes.Process]:
+    """A real Celery worker process on the stack's broker and database."""
+    process = processes.worker(migrated.env(), migrated.folder)
+    report(request.config, f"[servers] Celery worker up on the {migrated.name} stack")
+    yield process
+    process.stop()

@@ -1,0 +1,38 @@
+"""Users and polls made through the API, as a client would."""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from flask.testing import FlaskClient
+
+_names = itertools.count(1)
+
+
+def user_headers(client: FlaskClient, username: str | None = None) -> dict[str, str]:
+    """Register a user and return the Authorization header of a fresh token."""
+    username = username or f"user{next(_names)}"
+    credentials = {"username": username, "password": "correct horse battery"}
+    assert client.post("/api/auth/register", json=credentials).status_code == 201
+    token = client.post("/api/auth/token", json=credentials).get_json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def in_seconds(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def create_poll(
+    client: FlaskClient,
+    headers: dict[str, str],
+    *,
+    closes_in: float = 3600,
+    options: tuple[str, ...] = ("Red", "Green", "Blue"),
+    title: str = "Favourite colour?",
+) -> dict:
+    response = client.post(
+        "/api/polls",
+        json={"title": title, "options": list(options), "close_date": in_seconds(closes_in)},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

@@ -1,0 +1,5 @@
+"""The web's entry point: `gunicorn wsgi:app`."""
+
+from app import create_app
+
+app = create_app()
