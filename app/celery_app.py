@@ -32,6 +32,8 @@ def make_celery(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=ContextTask)
     celery.config_from_object(app.config["CELERY"])
     interval = app.config["PROMOTER_INTERVAL"]
+    if app.config["CELERY_BROKER_URL"].startswith("filesystem://"):
+        celery.conf.broker_transport = "app.filesystem_transport:Transport"
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         broker_transport_options=broker_transport_options(app),

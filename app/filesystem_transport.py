@@ -1,0 +1,54 @@
+"""kombu's filesystem transport, made safe for several processes.
+
+The stock transport creates a message file and then writes it; a consumer listing the folder
+in between reads an empty file, loses the message and its worker dies with a JSONDecodeError.
+It also claims messages by moving them to the system temp folder, which is a copy (not an atomic
+move) when that is another filesystem. Here a message is written to a side folder and renamed
+into the queue folder when complete, and claimed by an atomic rename into a folder of its own.
+"""
+
+import os
+import uuid
+from pathlib import Path
+from queue import Empty
+from time import monotonic
+from typing import Any
+
+from kombu.transport import filesystem
+from kombu.utils.encoding import bytes_to_str, str_to_bytes
+from kombu.utils.json import dumps, loads
+
+
+class Channel(filesystem.Channel):
+    def _side_folder(self, folder: str, name: str) -> str:
+        path = Path(folder).parent / name
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        filename = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        writing = os.path.join(self._side_folder(self.data_folder_out, "writing"), filename)
+        with open(writing, "wb") as f:
+            f.write(str_to_bytes(dumps(payload)))
+        os.rename(writing, os.path.join(self.data_folder_out, filename))
+
+    def _get(self, queue: str) -> Any:
+        wanted = f"{queue}.msg"
+        claimed_folder = self._side_folder(self.data_folder_in, "claimed")
+        for filename in sorted(os.listdir(self.data_folder_in)):
+            if filename.partition(".")[2] != wanted:
+                continue
+            claimed = os.path.join(claimed_folder, filename)
+            try:
+                os.rename(os.path.join(self.data_folder_in, filename), claimed)
+            except FileNotFoundError:
+                continue  # another consumer claimed it first
+            with open(claimed, "rb") as f:
+                payload = f.read()
+            os.remove(claimed)
+            return loads(bytes_to_str(payload))
+        raise Empty()
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel

@@ -1,0 +1,159 @@
+"""Polls closed by a real worker, on time, exactly once, whatever happens to their schedule."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db
+from app.scheduling.models import Job
+from tests.conftest import Stack
+from tests.factories import create_poll, in_seconds, user_headers
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.usefixtures("worker", "beat")
+
+
+def parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment)
+
+
+def close_job(client: FlaskClient, poll_id: int) -> dict:
+    jobs = client.get(f"/api/jobs?kind=poll.close&subject_id={poll_id}").get_json()["items"]
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def wait_closed(client: FlaskClient, poll_id: int, timeout: float = 20) -> dict:
+    def closed() -> dict | None:
+        poll = client.get(f"/api/polls/{poll_id}").get_json()
+        return poll if poll["results"] is not None else None
+
+    return wait_for(closed, timeout=timeout, what=f"poll {poll_id} to close with results")
+
+
+def test_poll_closes_on_time_and_gets_results(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=2, options=("Tea", "Coffee"))
+    voter = user_headers(client)
+    tea = poll["options"][0]["id"]
+    vote = client.post(f"/api/polls/{poll['id']}/votes", json={"option_id": tea}, headers=voter)
+    assert vote.status_code == 201
+
+    closed = wait_closed(client, poll["id"])
+    lateness = (parse(closed["closed_at"]) - parse(closed["close_date"])).total_seconds()
+    assert 0 <= lateness < 2, lateness
+    assert closed["results"]["winners"] == [tea]
+    assert closed["results"]["options"][0]["share"] == 1.0
+
+    job = close_job(client, poll["id"])
+    assert job["state"] == "succeeded" and job["attempts"] == 1
+    assert 0 <= job["lateness"] < 2
+    results_jobs = client.get(f"/api/jobs?kind=poll.results&subject_id={poll['id']}").get_json()
+    assert results_jobs["total"] == 1
+
+
+def test_rescheduled_later_the_old_message_does_not_close_it(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=1.5)
+    assert close_job(client, poll["id"])["state"] == "queued"  # within the horizon: sent
+    moved = client.patch(
+        f"/api/polls/{poll['id']}", json={"close_date": in_seconds(5)}, headers=owner
+    )
+    assert moved.status_code == 200
+
+    closed = wait_closed(client, poll["id"])
+    assert parse(closed["closed_at"]) >= parse(moved.get_json()["close_date"])
+    assert close_job(client, poll["id"])["attempts"] == 1
+
+
+def test_rescheduled_earlier_it_closes_at_the_new_date(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=3600)
+    moved = client.patch(
+        f"/api/polls/{poll['id']}", json={"close_date": in_seconds(1)}, headers=owner
+    ).get_json()
+
+    closed = wait_closed(client, poll["id"])
+    lateness = (parse(closed["closed_at"]) - parse(moved["close_date"])).total_seconds()
+    assert 0 <= lateness < 2, lateness
+
+
+def test_close_now(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=3600)
+    assert client.post(f"/api/polls/{poll['id']}/close", headers=owner).status_code == 200
+    closed = wait_closed(client, poll["id"], timeout=10)
+    assert closed["status"] == "closed"
+
+
+def test_deleted_poll_cancels_its_job(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=1)
+    job = close_job(client, poll["id"])
+    assert client.delete(f"/api/polls/{poll['id']}", headers=owner).status_code == 204
+    assert client.get(f"/api/polls/{poll['id']}").status_code == 404
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+
+    # Its message still arrives; it must stay a no-op.
+    other = create_poll(client, owner, closes_in=1.5)
+    wait_closed(client, other["id"])
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+
+
+def test_job_beyond_the_horizon_waits_in_the_database(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=5)  # horizon is 3 s in the tests
+    job = close_job(client, poll["id"])
+    assert job["state"] == "scheduled" and job["queued_at"] is None
+
+    queued = wait_for(
+        lambda: (j := close_job(client, poll["id"]))["queued_at"] and j,
+        timeout=10,
+        what="the promoter to queue the job",
+    )
+    # Queued once it entered the 3 s horizon, not before (plus one promoter interval of slack).
+    assert parse(queued["queued_at"]) >= parse(queued["due_at"]) - timedelta(seconds=3.5)
+    closed = wait_closed(client, poll["id"])
+    assert (parse(closed["closed_at"]) - parse(closed["close_date"])).total_seconds() < 2
+
+
+def test_broker_down_when_creating_still_closes_on_time(
+    migrated: Stack, client: FlaskClient
+) -> None:
+    config = {**migrated.config(), "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
+    broken: Flask = create_app(config)
+    broken_client = broken.test_client()
+    owner = user_headers(broken_client)
+    poll = create_poll(broken_client, owner, closes_in=2)
+    job = close_job(client, poll["id"])
+    assert job["state"] == "scheduled", "a job whose message was not sent goes back to the promoter"
+
+    closed = wait_closed(client, poll["id"])
+    lateness = (parse(closed["closed_at"]) - parse(closed["close_date"])).total_seconds()
+    assert 0 <= lateness < 2, lateness
+
+
+def test_redelivered_close_message_is_a_no_op(app: Flask, client: FlaskClient, worker) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=1)
+    closed = wait_closed(client, poll["id"])
+    job = close_job(client, poll["id"])
+    with app.app_context():
+        token = db.session.get(Job, job["id"]).token
+        celery = app.extensions["celery"]
+        for _ in range(2):  # the broker delivers the same message again, twice
+            celery.send_task("scheduling.run_job", args=(job["id"], token))
+
+    def ignored_twice() -> bool:
+        return worker.log().count(f"job {job['id']} is succeeded: duplicate message ignored") >= 2
+
+    wait_for(ignored_twice, timeout=10, what="the worker to ignore both duplicates")
+    again = client.get(f"/api/polls/{poll['id']}").get_json()
+    assert again["closed_at"] == closed["closed_at"]
+    assert again["results_computed_at"] == closed["results_computed_at"]
+    assert close_job(client, poll["id"])["attempts"] == 1
+    results = client.get(f"/api/jobs?kind=poll.results&subject_id={poll['id']}").get_json()
+    assert results["total"] == 1

@@ -1,0 +1,192 @@
+"""The job engine's rules, run in-process against the stack's real database.
+
+Jobs here are due far beyond the horizon or have publishing captured, so the session's worker
+never sees them: each test calls the runner itself, as a delivery would.
+"""
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+
+from app.database import utcnow
+from app.extensions import db
+from app.scheduling import service
+from app.scheduling.models import Job, JobState
+from app.scheduling.registry import handler
+
+calls: Counter[int] = Counter()
+failures_left: Counter[int] = Counter()
+
+
+@handler("test.count")
+def count(subject_id: int) -> None:
+    calls[subject_id] += 1
+
+
+@handler("test.flaky")
+def flaky(subject_id: int) -> None:
+    if failures_left[subject_id] > 0:
+        failures_left[subject_id] -= 1
+        raise RuntimeError("vendor said no")
+    calls[subject_id] += 1
+
+
+@pytest.fixture
+def published(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Capture what would be sent to the broker instead of sending it."""
+    sent: list[int] = []
+    monkeypatch.setattr(service, "publish", lambda outbox: sent.extend(outbox))
+    app.config["JOB_RETRY_BACKOFF"] = 120  # retries land beyond the horizon: not sent
+    calls.clear()
+    failures_left.clear()
+    with app.app_context():
+        yield sent
+
+
+def due_job(kind: str = "test.count", subject_id: int = 1) -> Job:
+    """A job delivered to us: queued and due now."""
+    job = service.schedule(kind=kind, subject_id=subject_id, due_at=utcnow())
+    db.session.commit()
+    return job
+
+
+def reload(job_id: int) -> Job:
+    db.session.expire_all()
+    return db.session.get(Job, job_id)
+
+
+def test_runs_once_however_often_delivered(published: list[int]) -> None:
+    job = due_job()
+    assert published == [job.id]  # sent after the commit
+    for _ in range(3):
+        service.run(job_id=job.id, token=job.token)
+    assert calls[1] == 1
+    done = reload(job.id)
+    assert done.state == JobState.SUCCEEDED and done.attempts == 1
+    assert done.lateness is not None and 0 <= done.lateness < 1
+
+
+def test_concurrent_deliveries_run_it_once(published: list[int], app: Flask) -> None:
+    job = due_job()
+    job_id, token = job.id, job.token
+    db.session.close()  # on SQLite an open transaction would hold the one write lock
+
+    def deliver() -> None:
+        with app.app_context():
+            service.run(job_id=job_id, token=token)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls[1] == 1
+    assert reload(job_id).state == JobState.SUCCEEDED
+
+
+def test_stale_token_and_cancelled_job_are_no_ops(published: list[int]) -> None:
+    job = due_job()
+    old_token = job.token
+    service.reschedule(job, due_at=utcnow())
+    db.session.commit()
+    service.run(job_id=job.id, token=old_token)
+    assert calls[1] == 0
+
+    service.cancel(reload(job.id))
+    db.session.commit()
+    service.run(job_id=job.id, token=reload(job.id).token)
+    assert calls[1] == 0 and reload(job.id).state == JobState.CANCELLED
+
+
+def test_nothing_published_when_the_transaction_rolls_back(published: list[int]) -> None:
+    service.schedule(kind="test.count", subject_id=1, due_at=utcnow())
+    db.session.rollback()
+    assert published == []
+    assert db.session.execute(db.select(Job)).first() is None
+
+
+def test_failure_is_retried_with_backoff_then_succeeds(published: list[int], app: Flask) -> None:
+    failures_left[7] = 1
+    job = due_job("test.flaky", 7)
+    first_token = job.token
+    service.run(job_id=job.id, token=first_token)
+
+    retry = reload(job.id)
+    assert retry.state == JobState.SCHEDULED and retry.attempts == 1
+    assert retry.last_error == "RuntimeError: vendor said no"
+    assert retry.due_at - utcnow() > timedelta(seconds=100)  # backoff, not at once
+    assert retry.token != first_token
+
+    service.reschedule(retry, due_at=utcnow())
+    db.session.commit()
+    service.run(job_id=retry.id, token=reload(retry.id).token)
+    assert reload(job.id).state == JobState.SUCCEEDED and calls[7] == 1
+
+
+def test_failure_after_the_last_attempt_keeps_the_error(published: list[int], app: Flask) -> None:
+    app.config["JOB_MAX_ATTEMPTS"] = 2
+    failures_left[8] = 5
+    job = due_job("test.flaky", 8)
+    for _ in range(2):
+        current = reload(job.id)
+        service.reschedule(current, due_at=utcnow()) if current.state == "scheduled" else None
+        db.session.commit()
+        service.run(job_id=job.id, token=reload(job.id).token)
+    failed = reload(job.id)
+    assert failed.state == JobState.FAILED and failed.attempts == 2
+    assert failed.last_error == "RuntimeError: vendor said no"
+    assert failed.finished_at is not None
+
+
+def test_schedule_once_keeps_one_pending_job(published: list[int]) -> None:
+    first = service.schedule_once(kind="test.count", subject_id=3, due_at=utcnow())
+    second = service.schedule_once(kind="test.count", subject_id=3, due_at=utcnow())
+    db.session.commit()
+    assert first.id == second.id
+    assert db.session.execute(db.select(db.func.count(Job.id))).scalar_one() == 1
+
+
+def test_promoter_queues_jobs_entering_the_horizon(published: list[int]) -> None:
+    near = service.schedule(kind="test.count", subject_id=1, due_at=utcnow() + timedelta(hours=1))
+    far = service.schedule(kind="test.count", subject_id=2, due_at=utcnow() + timedelta(days=9))
+    db.session.commit()
+    assert published == []
+    near.due_at = utcnow() + timedelta(seconds=1)  # time passes: it enters the horizon
+    db.session.commit()
+
+    assert service.promote()["promoted"] == 1
+    assert published == [near.id]
+    assert reload(near.id).state == JobState.QUEUED
+    assert reload(far.id).state == JobState.SCHEDULED
+
+
+def test_promoter_resends_lost_messages_and_recovers_lost_runs(
+    published: list[int], app: Flask
+) -> None:
+    long_ago = utcnow() - timedelta(minutes=10)
+    lost = due_job(subject_id=1)
+    lost.due_at = lost.queued_at = long_ago
+    crashed = due_job(subject_id=2)
+    crashed.state, crashed.started_at, crashed.attempts = JobState.RUNNING, long_ago, 1
+    db.session.commit()
+    tokens = {lost.id: lost.token, crashed.id: crashed.token}
+    published.clear()
+
+    assert service.promote() == {"promoted": 0, "resent": 1, "recovered": 1}
+    assert sorted(published) == sorted(tokens)
+    # The same message again (same token): it still runs exactly once.
+    for job_id, token in tokens.items():
+        service.run(job_id=job_id, token=token)
+    assert calls == Counter({1: 1, 2: 1})
+    assert service.promote() == {"promoted": 0, "resent": 0, "recovered": 0}
+
+
+def test_unknown_job_and_handlerless_kind(published: list[int]) -> None:
+    service.run(job_id=987654, token="nope")  # no row: nothing happens
+    job = due_job("test.nobody-handles-this")
+    service.run(job_id=job.id, token=job.token)
+    assert "no handler" in reload(job.id).last_error
