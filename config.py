@@ -23,6 +23,8 @@ class Config:
     # filesystem:// is kombu's serverless transport: the embedded default.
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
     BROKER_FOLDER = os.environ.get("BROKER_FOLDER", str(INSTANCE_DIR / "broker"))
+    # Chords need a result backend; by default the database (see app/celery_app.py).
+    CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND")
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     TOKEN_TTL = _int("TOKEN_TTL", 24 * 3600)
 
@@ -37,6 +39,18 @@ class Config:
     JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 5)
     JOB_RETRY_BACKOFF = _float("JOB_RETRY_BACKOFF", 2)
     JOB_RETRY_BACKOFF_MAX = _float("JOB_RETRY_BACKOFF_MAX", 300)
+    # Deferrable jobs (device polls) wait while more messages than this wait in the queue.
+    BACKPRESSURE_QUEUE_LIMIT = _int("BACKPRESSURE_QUEUE_LIMIT", 5000)
+    # Devices (app/devices).
+    DEVICE_OFFLINE_AFTER = _int("DEVICE_OFFLINE_AFTER", 3)  # failed polls in a row
+    DEVICE_MIN_INTERVAL = _int("DEVICE_MIN_INTERVAL", 5)
+    VENDOR_HTTP_BASE_URL = os.environ.get("VENDOR_HTTP_BASE_URL", "http://127.0.0.1:8081")
+    VENDOR_HTTP_CONNECT_TIMEOUT = _float("VENDOR_HTTP_CONNECT_TIMEOUT", 2)
+    VENDOR_HTTP_READ_TIMEOUT = _float("VENDOR_HTTP_READ_TIMEOUT", 5)
+    VENDOR_HTTP_RETRIES = _int("VENDOR_HTTP_RETRIES", 2)
+    # Devices per Celery task when a location's fleet is polled with chunks.
+    FLEET_CHUNK_SIZE = _int("FLEET_CHUNK_SIZE", 10)
+
     # Publishing after a commit must not hold a web request long when the broker is down:
     # the job is in the database and the promoter sends it later.
     PUBLISH_RETRY_POLICY = {
@@ -64,6 +78,7 @@ class Config:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,
+        "result_expires": 24 * 3600,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),

@@ -14,7 +14,7 @@ from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
 
 # Domain packages: the worker imports their tasks.py (Celery tasks) and jobs.py (job handlers).
-DOMAINS = ["app.pings", "app.scheduling", "app.polls"]
+DOMAINS = ["app.pings", "app.scheduling", "app.polls", "app.devices"]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -70,6 +70,8 @@ def register_tasks(celery: Celery) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.auth.routes import blp as auth_blp
+    from app.devices.routes import blp as devices_blp
+    from app.devices.routes import locations_blp
     from app.health import blp as health_blp
     from app.pings.routes import blp as pings_blp
     from app.polls.routes import blp as polls_blp
@@ -79,5 +81,7 @@ def register_blueprints(app: Flask) -> None:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(auth_blp, url_prefix="/api/auth")
     api.register_blueprint(polls_blp, url_prefix="/api/polls")
+    api.register_blueprint(devices_blp, url_prefix="/api/devices")
+    api.register_blueprint(locations_blp, url_prefix="/api/locations")
     api.register_blueprint(jobs_blp, url_prefix="/api/jobs")
     api.register_blueprint(pings_blp, url_prefix="/api/pings")

@@ -23,6 +23,20 @@ def broker_transport_options(app: Flask) -> dict[str, Any]:
     return options
 
 
+def result_backend_url(app: Flask) -> str:
+    """Where chords keep their members' results: the database, in a file of its own on SQLite.
+
+    A separate SQLite file keeps Celery's own transactions off the application's write lock.
+    """
+    if app.config.get("CELERY_RESULT_BACKEND"):
+        return app.config["CELERY_RESULT_BACKEND"]
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    if database.startswith("sqlite"):
+        folder = Path(app.config["BROKER_FOLDER"]).parent
+        return f"db+sqlite:///{folder / 'celery-results.db'}"
+    return f"db+{database}"
+
+
 def make_celery(app: Flask) -> Celery:
     class ContextTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -36,6 +50,7 @@ def make_celery(app: Flask) -> Celery:
         celery.conf.broker_transport = "app.filesystem_transport:Transport"
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
+        result_backend=result_backend_url(app),
         broker_transport_options=broker_transport_options(app),
         beat_schedule={
             "promote-jobs": {

@@ -48,6 +48,18 @@ class UTCDateTime(ma.fields.Field):
         return parsed.astimezone(UTC)
 
 
+class TrimmedString(ma.fields.String):
+    """A string with surrounding whitespace removed before it is validated."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def not_in_the_past(value: datetime) -> None:
+    if value <= datetime.now(UTC):
+        raise ma.ValidationError("The date-time must be in the future.")
+
+
 class PageArgsSchema(ma.Schema):
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=1_000_000))
     per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))

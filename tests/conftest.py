@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from tests import processes
+from tests.devices.fake_vendor import FakeVendor
 from tests.servers import PostgresServer, RabbitMQServer, stop_epmd
 
 # Short horizons and intervals so scheduling behaviour shows within seconds. Config reads the
@@ -25,6 +26,11 @@ TEST_SETTINGS = {
     "JOB_LOST_AFTER": "4",
     "JOB_RUN_TIMEOUT": "30",
     "JOB_RETRY_BACKOFF": "0.2",
+    "DEVICE_MIN_INTERVAL": "1",
+    "DEVICE_OFFLINE_AFTER": "3",
+    "VENDOR_HTTP_CONNECT_TIMEOUT": "0.5",
+    "VENDOR_HTTP_READ_TIMEOUT": "0.5",
+    "VENDOR_HTTP_RETRIES": "2",
 }
 os.environ.update(TEST_SETTINGS)
 
@@ -143,17 +149,35 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture(scope="session")
-def beat(migrated: Stack, request: pytest.FixtureRequest) -> Iterator[processes.Process]:
+def fake_vendor() -> Iterator[FakeVendor]:
+    """A vendor API on 127.0.0.1 for the http vendor, told per device how to misbehave."""
+    vendor = FakeVendor().start()
+    yield vendor
+    vendor.stop()
+
+
+@pytest.fixture
+def vendor(fake_vendor: FakeVendor) -> FakeVendor:
+    """The session's fake vendor, with no behaviour, state or requests left by other tests."""
+    fake_vendor.reset()
+    return fake_vendor
+
+
+@pytest.fixture(scope="session")
+def beat(migrated: Stack, fake_vendor: FakeVendor) -> Iterator[processes.Process]:
     """Celery beat, which runs the promoter every PROMOTER_INTERVAL seconds."""
-    process = processes.beat(migrated.env(), migrated.folder)
+    process = processes.beat(migrated.env(VENDOR_HTTP_BASE_URL=fake_vendor.url), migrated.folder)
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="session")
-def worker(migrated: Stack, request: pytest.FixtureRequest) -> Iterator[processes.Process]:
+def worker(
+    migrated: Stack, fake_vendor: FakeVendor, request: pytest.FixtureRequest
+) -> Iterator[processes.Process]:
     """A real Celery worker process on the stack's broker and database."""
-    process = processes.worker(migrated.env(), migrated.folder)
+    env = migrated.env(VENDOR_HTTP_BASE_URL=fake_vendor.url)
+    process = processes.worker(env, migrated.folder)
     report(request.config, f"[servers] Celery worker up on the {migrated.name} stack")
     yield process
     process.stop()

@@ -36,3 +36,17 @@ def create_poll(
     )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def create_device(client: FlaskClient, headers: dict[str, str], **fields: object) -> dict:
+    body = {
+        "name": "Living room thermostat",
+        "location": "home",
+        "vendor": "simulated",
+        "vendor_id": f"thermostat-{next(_names)}",
+        "interval": 60,
+        **fields,
+    }
+    response = client.post("/api/devices", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

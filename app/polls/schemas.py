@@ -1,16 +1,9 @@
-from datetime import datetime
-
 import marshmallow as ma
 
 from app.database import utcnow
-from app.schemas import PageArgsSchema, UTCDateTime, page_of
+from app.schemas import PageArgsSchema, TrimmedString, UTCDateTime, not_in_the_past, page_of
 
 MAX_OPTIONS = 50
-
-
-def in_the_future(value: datetime) -> None:
-    if value <= utcnow():
-        raise ma.ValidationError("The close date must be in the future.")
 
 
 def distinct(names: list[str]) -> None:
@@ -20,7 +13,7 @@ def distinct(names: list[str]) -> None:
 
 
 class PollCreateSchema(ma.Schema):
-    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+    title = TrimmedString(required=True, validate=ma.validate.Length(min=1, max=500))
     options = ma.fields.List(
         ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
         required=True,
@@ -31,17 +24,11 @@ class PollCreateSchema(ma.Schema):
             distinct,
         ],
     )
-    close_date = UTCDateTime(required=True, validate=in_the_future)
-
-    @ma.pre_load
-    def strip(self, data: object, **kwargs: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("title"), str):
-            data = {**data, "title": data["title"].strip()}
-        return data
+    close_date = UTCDateTime(required=True, validate=not_in_the_past)
 
 
 class PollUpdateSchema(ma.Schema):
-    close_date = UTCDateTime(required=True, validate=in_the_future)
+    close_date = UTCDateTime(required=True, validate=not_in_the_past)
 
 
 class VoteCreateSchema(ma.Schema):

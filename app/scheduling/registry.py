@@ -1,29 +1,41 @@
 """Which function runs a job of each kind."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-Handler = Callable[[int], None]
-_handlers: dict[str, Handler] = {}
+
+@dataclass(frozen=True)
+class JobKind:
+    run: Callable[..., None]
+    # Slow I/O (a vendor's API) done before the job's transaction, so no lock is held during it.
+    prepare: Callable[[int], Any] | None = None
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that runs jobs of `kind`, given the job's subject id.
+_kinds: dict[str, JobKind] = {}
+
+
+def handler(kind: str, *, prepare: Callable[[int], Any] | None = None) -> Callable:
+    """Register the function that runs jobs of `kind`: `function(job)`.
 
     It runs inside the job's transaction with the job row locked: it must not commit, and
-    everything it writes commits together with the job's success, or not at all.
+    everything it writes commits together with the job's success, or not at all. With
+    `prepare`, the runner first calls `prepare(subject_id)` outside any transaction (for slow
+    I/O) and passes its result as the function's second argument: `function(job, prepared)`.
     """
 
-    def register(function: Handler) -> Handler:
-        if _handlers.get(kind, function) is not function:
+    def register(function: Callable[..., None]) -> Callable[..., None]:
+        existing = _kinds.get(kind)
+        if existing is not None and existing.run is not function:
             raise ValueError(f"two handlers for job kind {kind!r}")
-        _handlers[kind] = function
+        _kinds[kind] = JobKind(run=function, prepare=prepare)
         return function
 
     return register
 
 
-def handler_for(kind: str) -> Handler:
+def kind_of(name: str) -> JobKind:
     try:
-        return _handlers[kind]
+        return _kinds[name]
     except KeyError:
-        raise LookupError(f"no handler registered for job kind {kind!r}") from None
+        raise LookupError(f"no handler registered for job kind {name!r}") from None

@@ -11,14 +11,15 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
 from app.extensions import db
+from app.scheduling.broker import queue_depth
 from app.scheduling.models import FINISHED, PENDING, Job, JobState, new_token
-from app.scheduling.registry import handler_for
+from app.scheduling.registry import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,12 @@ def schedule_once(*, kind: str, subject_id: int, due_at: datetime) -> Job:
         return pending
 
 
-def reschedule(job: Job, *, due_at: datetime) -> None:
+def reschedule(job: Job, *, due_at: datetime, deferrable: bool | None = None) -> None:
     """Move a pending job; the message already sent for it becomes a no-op."""
     if job.state not in PENDING:
         abort(409, message=f"Job {job.id} is {job.state}: only a pending job can be moved.")
+    if deferrable is not None:
+        job.deferrable = deferrable
     _place(job, due_at)
 
 
@@ -106,7 +109,8 @@ def _place(job: Job, due_at: datetime) -> None:
     job.due_at = due_at
     job.token = new_token()
     job.started_at = None
-    if due_at <= now + _seconds("SCHEDULER_HORIZON"):
+    # Deferrable work always goes through the promoter, which holds it back under overload.
+    if due_at <= now + _seconds("SCHEDULER_HORIZON") and not job.deferrable:
         job.state = JobState.QUEUED
         job.queued_at = now
         publish_after_commit(job)
@@ -194,12 +198,17 @@ def run(*, job_id: int, token: str) -> None:
         return
     kind, subject_id = claimed
     try:
+        spec = kind_of(kind)
+        prepared: tuple[Any, ...] = ()
+        if spec.prepare is not None:
+            prepared = (spec.prepare(subject_id),)
+            db.session.rollback()  # end its reads: the slow part held no lock
         job = _lock(job_id)
         if job is None or job.token != token or job.state != JobState.RUNNING:
             db.session.rollback()
             log.info("job %s changed while it started; not running it", job_id)
             return
-        handler_for(kind)(subject_id)
+        spec.run(job, *prepared)
         job.state = JobState.SUCCEEDED
         job.finished_at = utcnow()
         job.last_error = None
@@ -277,19 +286,27 @@ def _record_failure(*, job_id: int, token: str, error: Exception) -> None:
 
 
 def promote(*, batch_size: int = 500) -> dict[str, int]:
-    """Queue jobs entering the horizon, re-send lost messages, recover jobs of dead workers."""
-    counts = {"promoted": 0, "resent": 0, "recovered": 0}
+    """Queue jobs entering the horizon, re-send lost messages, recover jobs of dead workers.
+
+    While the broker's queue is deeper than BACKPRESSURE_QUEUE_LIMIT, deferrable jobs stay in
+    the database (counted as held back); the rest is never held.
+    """
+    counts = {"promoted": 0, "resent": 0, "recovered": 0, "held_back": 0}
+    overloaded = _broker_overloaded()
     while True:
         now = utcnow()
         horizon = now + _seconds("SCHEDULER_HORIZON")
         lost = now - _seconds("JOB_LOST_AFTER")
         stuck = now - _seconds("JOB_RUN_TIMEOUT")
+        entering = (Job.state == JobState.SCHEDULED) & (Job.due_at <= horizon)
+        if overloaded:
+            entering &= Job.deferrable.is_(False)
         jobs = (
             db.session.execute(
                 select(Job)
                 .where(
                     or_(
-                        (Job.state == JobState.SCHEDULED) & (Job.due_at <= horizon),
+                        entering,
                         (Job.state == JobState.QUEUED)
                         & (Job.due_at < lost)
                         & (Job.queued_at < lost),
@@ -308,9 +325,32 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
         db.session.commit()
         if len(jobs) < batch_size:
             break
+    if overloaded:
+        counts["held_back"] = db.session.execute(
+            select(func.count(Job.id)).where(
+                Job.state == JobState.SCHEDULED,
+                Job.deferrable.is_(True),
+                Job.due_at <= utcnow() + _seconds("SCHEDULER_HORIZON"),
+            )
+        ).scalar_one()
+        db.session.commit()
     if any(counts.values()):
         log.info("promoter: %s", counts)
     return counts
+
+
+def _broker_overloaded() -> bool:
+    limit = current_app.config["BACKPRESSURE_QUEUE_LIMIT"]
+    celery = current_app.extensions["celery"]
+    try:
+        depth = queue_depth(celery, celery.conf.task_default_queue)
+    except Exception as exc:  # unknown depth: do not hold work back on a guess
+        log.warning("promoter: could not read the queue depth: %s", exc)
+        return False
+    if depth > limit:
+        log.warning("promoter: queue depth %d over %d, holding back deferrable jobs", depth, limit)
+        return True
+    return False
 
 
 def _promote_one(job: Job, now: datetime) -> str:

@@ -23,16 +23,16 @@ failures_left: Counter[int] = Counter()
 
 
 @handler("test.count")
-def count(subject_id: int) -> None:
-    calls[subject_id] += 1
+def count(job: Job) -> None:
+    calls[job.subject_id] += 1
 
 
 @handler("test.flaky")
-def flaky(subject_id: int) -> None:
-    if failures_left[subject_id] > 0:
-        failures_left[subject_id] -= 1
+def flaky(job: Job) -> None:
+    if failures_left[job.subject_id] > 0:
+        failures_left[job.subject_id] -= 1
         raise RuntimeError("vendor said no")
-    calls[subject_id] += 1
+    calls[job.subject_id] += 1
 
 
 @pytest.fixture
@@ -176,13 +176,13 @@ def test_promoter_resends_lost_messages_and_recovers_lost_runs(
     tokens = {lost.id: lost.token, crashed.id: crashed.token}
     published.clear()
 
-    assert service.promote() == {"promoted": 0, "resent": 1, "recovered": 1}
+    assert service.promote() == {"promoted": 0, "resent": 1, "recovered": 1, "held_back": 0}
     assert sorted(published) == sorted(tokens)
     # The same message again (same token): it still runs exactly once.
     for job_id, token in tokens.items():
         service.run(job_id=job_id, token=token)
     assert calls == Counter({1: 1, 2: 1})
-    assert service.promote() == {"promoted": 0, "resent": 0, "recovered": 0}
+    assert service.promote() == {"promoted": 0, "resent": 0, "recovered": 0, "held_back": 0}
 
 
 def test_unknown_job_and_handlerless_kind(published: list[int]) -> None:

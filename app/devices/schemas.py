@@ -1,0 +1,153 @@
+import marshmallow as ma
+from flask import current_app
+
+from app.devices import service
+from app.devices.vendors import vendor_names
+from app.schemas import PageArgsSchema, TrimmedString, UTCDateTime, not_in_the_past, page_of
+
+MAX_INTERVAL = 7 * 24 * 3600
+MAX_READINGS = 1000
+STRICT_BOOLEAN = {"truthy": {True}, "falsy": {False}}
+
+
+def _text(required: bool = False) -> TrimmedString:
+    return TrimmedString(required=required, validate=ma.validate.Length(min=1, max=100))
+
+
+def interval_in_range(value: int) -> None:
+    minimum = current_app.config["DEVICE_MIN_INTERVAL"]
+    if not minimum <= value <= MAX_INTERVAL:
+        raise ma.ValidationError(f"Poll every {minimum} to {MAX_INTERVAL} seconds.")
+
+
+def _interval(**kwargs: object) -> ma.fields.Integer:
+    return ma.fields.Integer(
+        strict=True,
+        validate=interval_in_range,
+        metadata={"description": "Seconds between polls (at least 5 by default)."},
+        **kwargs,
+    )
+
+
+class DeviceCreateSchema(ma.Schema):
+    name = _text(required=True)
+    location = _text(required=True)
+    vendor = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(vendor_names(), error="Unknown vendor: use one of {choices}."),
+    )
+    vendor_id = _text(required=True)
+    interval = _interval(load_default=60)
+    paused = ma.fields.Boolean(load_default=False, **STRICT_BOOLEAN)
+
+
+class DeviceUpdateSchema(ma.Schema):
+    name = _text()
+    location = _text()
+    interval = _interval()
+    paused = ma.fields.Boolean(**STRICT_BOOLEAN)
+
+
+class AttributeReadingSchema(ma.Schema):
+    name = ma.fields.String()
+    value = ma.fields.Float()
+    units = ma.fields.String()
+    valid_at = UTCDateTime()
+    created_at = UTCDateTime()
+
+
+class StatusReadingSchema(ma.Schema):
+    is_on = ma.fields.Boolean()
+    valid_at = UTCDateTime()
+    created_at = UTCDateTime()
+
+
+class DeviceSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    location = ma.fields.String()
+    vendor = ma.fields.String()
+    vendor_id = ma.fields.String()
+    interval = ma.fields.Integer()
+    paused = ma.fields.Boolean()
+    created_at = UTCDateTime()
+    online = ma.fields.Function(service.is_online)
+    is_on = ma.fields.Boolean(allow_none=True)
+    last_seen_at = UTCDateTime(allow_none=True)
+    last_polled_at = UTCDateTime(allow_none=True)
+    consecutive_failures = ma.fields.Integer()
+    last_error = ma.fields.String(allow_none=True)
+
+
+class DeviceDetailSchema(DeviceSchema):
+    next_poll_at = ma.fields.Function(
+        lambda device: UTCDateTime()._serialize(service.next_poll_at(device), None, None)
+    )
+    attributes = ma.fields.Function(
+        lambda device: AttributeReadingSchema(many=True).dump(service.latest_attributes(device))
+    )
+
+
+class DeviceQueryArgsSchema(PageArgsSchema):
+    location = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
+    online = ma.fields.Boolean()
+
+
+class ReadingQueryArgsSchema(ma.Schema):
+    since = UTCDateTime()
+    until = UTCDateTime()
+    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(min=1, max=MAX_READINGS))
+
+    @ma.validates_schema
+    def since_before_until(self, data: dict, **kwargs: object) -> None:
+        if "since" in data and "until" in data and data["since"] >= data["until"]:
+            raise ma.ValidationError("since must be before until.", field_name="since")
+
+
+class AttributeQueryArgsSchema(ReadingQueryArgsSchema):
+    attribute = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
+
+
+def readings_page(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    return type(
+        name,
+        (ma.Schema,),
+        {
+            "items": ma.fields.List(ma.fields.Nested(item_schema)),
+            "limit": ma.fields.Integer(),
+            "next_until": UTCDateTime(
+                allow_none=True,
+                metadata={"description": "Pass as `until` for the next, older page."},
+            ),
+        },
+    )
+
+
+AttributeReadingPageSchema = readings_page(AttributeReadingSchema)
+StatusReadingPageSchema = readings_page(StatusReadingSchema)
+DevicePageSchema = page_of(DeviceSchema)
+
+
+class ScheduleSchema(ma.Schema):
+    at = UTCDateTime(required=True, validate=not_in_the_past)
+
+
+class CommandCreateSchema(ma.Schema):
+    is_on = ma.fields.Boolean(required=True, **STRICT_BOOLEAN)
+
+
+class LocationSchema(ma.Schema):
+    location = ma.fields.String()
+    devices = ma.fields.Integer()
+
+
+class LocationRefreshSchema(ma.Schema):
+    id = ma.fields.Integer()
+    location = ma.fields.String()
+    total = ma.fields.Integer()
+    polled = ma.fields.Integer()
+    started_at = UTCDateTime()
+    finished_at = UTCDateTime(allow_none=True)
+    state = ma.fields.Function(lambda refresh: "done" if refresh.finished_at else "running")
+    summary = ma.fields.Dict(allow_none=True)

@@ -1,0 +1,30 @@
+"""Fleet fan-out: a location's devices polled in parallel (chunks), then summarised (chord)."""
+
+from celery import chord, group, shared_task
+from flask import current_app
+
+from app.devices import service
+from app.devices.models import LocationRefresh
+
+
+@shared_task(name="devices.poll_for_refresh", ignore_result=False)
+def poll_for_refresh(device_id: int, refresh_id: int) -> None:
+    service.poll_for_refresh(device_id=device_id, refresh_id=refresh_id)
+
+
+@shared_task(name="devices.summarise_location", ignore_result=False)
+def summarise_location(results: object, refresh_id: int) -> None:
+    service.summarise(refresh_id=refresh_id)
+
+
+def launch_refresh(refresh: LocationRefresh) -> None:
+    """One chord: the devices in chunks as its header, the summary as its callback."""
+    size = current_app.config["FLEET_CHUNK_SIZE"]
+    calls = [(device_id, refresh.id) for device_id in refresh.device_ids]
+    # Chunks run as celery.starmap, which would ignore its result like every task here
+    # (task_ignore_result): a chord can only finish if its header's results are stored.
+    header = group(
+        chunk.set(ignore_result=False)
+        for chunk in poll_for_refresh.chunks(calls, size).group().tasks
+    )
+    chord(header)(summarise_location.s(refresh.id))

@@ -1,0 +1,154 @@
+"""The devices API without waiting for a worker: validation, ownership, schedule bookkeeping."""
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.factories import create_device, in_seconds, user_headers
+
+
+def test_register_schedules_the_first_poll(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    response = client.post(
+        "/api/devices",
+        json={
+            "name": " Hall plug ",
+            "location": "home",
+            "vendor": "simulated",
+            "vendor_id": "plug-a",
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201
+    device = response.get_json()
+    assert response.headers["Location"].endswith(f"/api/devices/{device['id']}")
+    assert device["name"] == "Hall plug" and device["interval"] == 60
+    assert device["online"] is False and device["last_seen_at"] is None
+    assert device["next_poll_at"] is not None
+    jobs = client.get(f"/api/jobs?kind=device.poll&subject_id={device['id']}").get_json()
+    assert jobs["total"] == 1 and jobs["items"][0]["deferrable"] is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"interval": 0}, "interval"),
+        ({"interval": "10"}, "interval"),
+        ({"interval": 10**9}, "interval"),
+        ({"vendor": "acme"}, "vendor"),
+        ({"vendor_id": ""}, "vendor_id"),
+        ({"name": "x" * 101}, "name"),
+        ({"location": None}, "location"),
+        ({"paused": "yes"}, "paused"),
+    ],
+)
+def test_invalid_device_is_422_naming_the_field(client: FlaskClient, changes, field) -> None:
+    headers = user_headers(client)
+    body = {"name": "d", "location": "l", "vendor": "simulated", "vendor_id": "v1", **changes}
+    response = client.post("/api/devices", json=body, headers=headers)
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["errors"]
+
+
+def test_vendor_id_is_unique_per_vendor(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    create_device(client, headers, vendor_id="plug-7")
+    again = client.post(
+        "/api/devices",
+        json={"name": "d", "location": "l", "vendor": "simulated", "vendor_id": "plug-7"},
+        headers=headers,
+    )
+    assert again.status_code == 409
+    create_device(client, headers, vendor="http", vendor_id="plug-7")  # other vendor: fine
+
+
+def test_devices_are_their_owners(client: FlaskClient) -> None:
+    device = create_device(client, user_headers(client))
+    other = user_headers(client)
+    url = f"/api/devices/{device['id']}"
+    assert client.get(url).status_code == 401
+    for method, path, body in [
+        ("get", url, None),
+        ("patch", url, {"paused": True}),
+        ("delete", url, None),
+        ("get", f"{url}/observations", None),
+        ("post", f"{url}/poll", None),
+        ("post", f"{url}/commands", {"is_on": True}),
+    ]:
+        response = getattr(client, method)(path, json=body, headers=other)
+        assert response.status_code == 403, (method, path)
+    assert client.get("/api/devices", headers=other).get_json()["total"] == 0
+    assert client.get("/api/devices/99999", headers=other).status_code == 404
+
+
+def test_list_filters_by_location(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    create_device(client, headers, location="home")
+    create_device(client, headers, location="office")
+    page = client.get("/api/devices?location=office", headers=headers).get_json()
+    assert [device["location"] for device in page["items"]] == ["office"]
+    assert client.get("/api/devices?online=false", headers=headers).get_json()["total"] == 2
+    assert client.get("/api/devices?online=maybe", headers=headers).status_code == 422
+    locations = client.get("/api/locations", headers=headers).get_json()
+    assert locations == [{"location": "home", "devices": 1}, {"location": "office", "devices": 1}]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=-1", "limit"),
+        ("limit=100000", "limit"),
+        ("since=yesterday", "since"),
+        ("until=2026-01-01T00:00:00", "until"),
+        ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "since"),
+    ],
+)
+def test_bad_reading_queries_are_422(client: FlaskClient, query: str, field: str) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers)
+    response = client.get(f"/api/devices/{device['id']}/observations?{query}", headers=headers)
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+
+def test_pause_cancels_the_pending_poll_and_resume_schedules_one(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, interval=3600)
+    url = f"/api/devices/{device['id']}"
+    paused = client.patch(url, json={"paused": True}, headers=headers).get_json()
+    assert paused["paused"] is True and paused["next_poll_at"] is None
+    resumed = client.patch(url, json={"paused": False}, headers=headers).get_json()
+    assert resumed["next_poll_at"] is not None
+    jobs = client.get(f"/api/jobs?kind=device.poll&subject_id={device['id']}").get_json()["items"]
+    assert sorted(job["state"] for job in jobs) == ["cancelled", "scheduled"]
+
+
+def test_poll_now_and_schedule_move_the_one_pending_poll(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, interval=3600, paused=True)
+    url = f"/api/devices/{device['id']}"
+    later = client.post(f"{url}/schedule", json={"at": in_seconds(600)}, headers=headers)
+    assert later.status_code == 202 and later.get_json()["state"] == "scheduled"
+    now = client.post(f"{url}/poll", headers=headers)
+    assert now.status_code == 202 and now.get_json()["id"] == later.get_json()["id"]
+    assert (
+        client.post(
+            f"{url}/schedule", json={"at": "2001-01-01T00:00:00Z"}, headers=headers
+        ).status_code
+        == 422
+    )
+
+
+def test_delete_cancels_the_devices_jobs(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, interval=3600)
+    url = f"/api/devices/{device['id']}"
+    assert client.delete(url, headers=headers).status_code == 204
+    assert client.get(url, headers=headers).status_code == 404
+    jobs = client.get(f"/api/jobs?kind=device.poll&subject_id={device['id']}").get_json()["items"]
+    assert [job["state"] for job in jobs] == ["cancelled"]
+
+
+def test_refresh_of_an_unknown_location_is_404(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    assert client.post("/api/locations/nowhere/refresh", headers=headers).status_code == 404
+    assert client.get("/api/locations/nowhere/summary", headers=headers).status_code == 404
