@@ -23,6 +23,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 run: $(VENV)/.runtime  ## Start web + worker + beat on SQLite and a serverless broker
 	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi seed-demo
 	@echo "Punctual is starting on http://127.0.0.1:$(PORT)  (API docs: /api/docs, health: /healthz)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT)
 

@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import database
 from app.celery_app import make_celery
+from app.cli import register_commands
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
 
@@ -24,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_tasks(make_celery(app))
     register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     return app
 
 

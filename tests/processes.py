@@ -15,14 +15,23 @@ CELERY = str(Path(sys.executable).parent / "celery")
 class Process:
     """A child process whose output goes to a log file the test can read."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log_dir: Path, ready: str
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
+        self.ready = ready
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Process":
+        """Start the process and wait until its log says it is ready."""
+        self.launch()
+        self.wait_for_log(self.ready)
+        return self
+
+    def launch(self) -> "Process":
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -67,14 +76,10 @@ def worker(
 ) -> Process:
     args = [CELERY, "-A", "tasks", "worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
     args += ["--without-gossip", "--without-mingle", f"--hostname={name}@%h"]
-    process = Process(name, args, env, log_dir).start()
-    process.wait_for_log(" ready.")
-    return process
+    return Process(name, args, env, log_dir, ready=" ready.").start()
 
 
 def beat(env: dict[str, str], log_dir: Path, name: str = "beat") -> Process:
     schedule = log_dir / f"{name}-schedule"
     args = [CELERY, "-A", "tasks", "beat", "--loglevel=INFO", f"--schedule={schedule}"]
-    process = Process(name, args, env, log_dir).start()
-    process.wait_for_log("beat: Starting")
-    return process
+    return Process(name, args, env, log_dir, ready="beat: Starting").start()
