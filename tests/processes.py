@@ -1,5 +1,6 @@
 """Real Punctual processes (Celery worker, beat) started by the tests against a test stack."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,19 +57,27 @@ class Process:
 
         wait_for(seen, timeout=timeout, what=f"{text!r} in {self.log_path}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        """Stop the whole process group; SIGKILL it if it does not go in time."""
+    def stop(self, timeout: float = 30) -> None:
+        """Stop it as an operator would (SIGTERM to the main process: Celery's warm shutdown)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, sig)
+        self.proc.terminate()
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout)
+            self.kill()
+        self._reap_group()
 
     def kill(self) -> None:
-        self.stop(signal.SIGKILL)
+        """SIGKILL the process and its children at once, as a crash of the machine would."""
+        if self.proc is None:
+            return
+        self._reap_group(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def _reap_group(self, sig: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
 
 
 def worker(

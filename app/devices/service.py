@@ -64,7 +64,8 @@ def register_device(
         db.session.rollback()
         abort(409, message=f"A {vendor} device with vendor id {vendor_id!r} is registered already.")
     if not paused:
-        _schedule_poll(device, due_at=utcnow(), deferrable=True)
+        # Someone is waiting to see it answer: the first poll is not held back.
+        _schedule_poll(device, due_at=utcnow(), deferrable=False)
     db.session.commit()
     return device
 
@@ -102,7 +103,7 @@ def update_device(*, device_id: int, user_id: int, **changes: Any) -> Device:
     if device.paused and pending is not None:
         scheduling.cancel(pending)
     elif was_paused and not device.paused:
-        _schedule_poll(device, due_at=utcnow(), deferrable=True)
+        _schedule_poll(device, due_at=utcnow(), deferrable=False)
     elif device.interval != old_interval and pending is not None:
         last = device.last_polled_at or device.created_at
         due = max(utcnow(), last + timedelta(seconds=device.interval))
