@@ -16,6 +16,7 @@ from app import create_app
 from app.extensions import db
 from tests import processes
 from tests.devices.fake_vendor import FakeVendor
+from tests.helpers import FACTS
 from tests.servers import PostgresServer, RabbitMQServer, stop_epmd
 
 # Short horizons and intervals so scheduling behaviour shows within seconds. Config reads the
@@ -73,9 +74,14 @@ class Stack:
 
 
 def report(config: pytest.Config, line: str) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    FACTS.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FACTS:
+        terminalreporter.section("measured")
+        for line in FACTS:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -19,3 +19,7 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+# Measured facts (server start times, fault counts, lateness) printed at the end of the run.
+FACTS: list[str] = []

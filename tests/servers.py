@@ -563,3 +563,9 @@ class RabbitMQServer:
             if name == queue:
                 return int(count)
         raise KeyError(f"no queue {queue!r} on {self.node}")
+
+    def purge_queue(self, queue: str) -> int:
+        """Drop every ready message of ``queue``: a broker that lost them. Returns how many."""
+        depth = self.queue_depth(queue)
+        self._ctl("purge_queue", "-p", "/", queue)
+        return depth

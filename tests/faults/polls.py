@@ -1,0 +1,101 @@
+"""Polls made in bulk through the real service, and the exactly-once checks made on them."""
+
+import itertools
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.auth import service as auth
+from app.database import utcnow
+from app.extensions import db
+from app.polls import service as polls
+from app.polls.models import Poll
+from app.scheduling.models import Job
+from tests.faults.conftest import Fleet
+from tests.helpers import wait_for
+
+_owners = itertools.count(1)
+
+
+def make_polls(app: Flask, offsets: list[float]) -> list[int]:
+    """One poll per offset, closing that many seconds from now, each with its close job."""
+    with app.app_context():
+        owner = auth.register(username=f"faulty{next(_owners)}", password="correct horse battery")
+        now = utcnow()
+        return [
+            polls.create_poll(
+                owner_id=owner.id,
+                title=f"Poll {i}",
+                options=["Yes", "No"],
+                close_date=now + timedelta(seconds=offset),
+            ).id
+            for i, offset in enumerate(offsets)
+        ]
+
+
+@dataclass
+class Closed:
+    poll_id: int
+    close_date: datetime
+    closed_at: datetime | None
+    job_id: int
+    job_state: str
+    results_jobs: int
+
+
+def outcomes(app: Flask, poll_ids: list[int]) -> list[Closed]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(Poll.id, Poll.close_date, Poll.closed_at, Job.id, Job.state)
+            .join(Job, (Job.subject_id == Poll.id) & (Job.kind == polls.CLOSE))
+            .where(Poll.id.in_(poll_ids))
+        ).all()
+        results = dict(
+            db.session.execute(
+                select(Job.subject_id, func.count(Job.id))
+                .where(Job.kind == polls.RESULTS, Job.subject_id.in_(poll_ids))
+                .group_by(Job.subject_id)
+            ).all()
+        )
+        db.session.rollback()
+    return [Closed(*row, results_jobs=results.get(row[0], 0)) for row in rows]
+
+
+def wait_all_closed(app: Flask, poll_ids: list[int], timeout: float) -> list[Closed]:
+    def closed() -> list[Closed] | None:
+        found = outcomes(app, poll_ids)
+        done = len(found) == len(poll_ids) and all(c.closed_at and c.results_jobs for c in found)
+        return found if done else None
+
+    return wait_for(closed, timeout=timeout, interval=0.25, what=f"{len(poll_ids)} polls to close")
+
+
+def assert_exactly_once(closed: list[Closed], fleet: Fleet) -> dict[str, int]:
+    """Every poll closed, by one successful run of its job, with one results computation."""
+    runs = fleet.runs()
+    duplicates = sum(runs[c.job_id] - 1 for c in closed if runs[c.job_id] > 1)
+    lost = sum(1 for c in closed if c.closed_at is None or c.job_state != "succeeded")
+    assert lost == 0, [c for c in closed if c.closed_at is None or c.job_state != "succeeded"]
+    assert duplicates == 0, {c.job_id: runs[c.job_id] for c in closed if runs[c.job_id] != 1}
+    assert all(runs[c.job_id] == 1 for c in closed)
+    assert all(c.results_jobs == 1 for c in closed)
+    return {
+        "scheduled": len(closed),
+        "executed": sum(runs[c.job_id] for c in closed),
+        "duplicates": duplicates,
+        "lost": lost,
+    }
+
+
+def lateness(closed: list[Closed]) -> dict[str, float]:
+    seconds = sorted((c.closed_at - c.close_date).total_seconds() for c in closed)
+    quantiles = statistics.quantiles(seconds, n=100) if len(seconds) > 1 else seconds * 99
+    return {
+        "p50": round(statistics.median(seconds), 3),
+        "p99": round(quantiles[98], 3),
+        "max": round(seconds[-1], 3),
+        "min": round(seconds[0], 3),
+    }

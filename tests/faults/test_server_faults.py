@@ -1,0 +1,97 @@
+"""RabbitMQ and PostgreSQL going away and coming back; many workers and promoters at once."""
+
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from tests.conftest import Stack
+from tests.factories import create_poll, user_headers
+from tests.faults.conftest import CONSUMER_TIMEOUT_MS, Fleet
+from tests.faults.polls import assert_exactly_once, lateness, make_polls, wait_all_closed
+
+OUTAGE = 6.0
+
+
+def test_rabbitmq_outage_with_work_due_during_it(
+    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
+) -> None:
+    fleet.worker()
+    fleet.beat()
+    before = make_polls(app, [2.0 + i * 0.5 for i in range(10)])  # due during the outage
+    fault_stack.rabbitmq.stop()
+    stopped = time.monotonic()
+
+    client = app.test_client()
+    headers = user_headers(client)
+    during = [create_poll(client, headers, closes_in=1.0 + i)["id"] for i in range(3)]
+    answered_in = time.monotonic() - stopped  # three polls created while the broker was down
+
+    time.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped)))
+    fault_stack.rabbitmq.start()
+
+    closed = wait_all_closed(app, before + during, timeout=60)
+    counts = assert_exactly_once(closed, fleet)
+    report(
+        f"broker down {OUTAGE:.0f} s; 3 polls created during it got 201 within "
+        f"{answered_in:.2f} s in all; {counts}, lateness {lateness(closed)}"
+    )
+
+
+def test_database_outage_seen_by_the_worker(
+    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
+) -> None:
+    fleet.worker()
+    fleet.beat()
+    poll_ids = make_polls(app, [1.5 + i * 0.25 for i in range(8)])
+    with app.app_context():
+        from app.extensions import db
+
+        db.engine.dispose()  # the test's own connections must not pin the server
+    fault_stack.postgres.stop()
+    time.sleep(OUTAGE)  # the jobs fall due while the database is away
+    fault_stack.postgres.start()
+
+    closed = wait_all_closed(app, poll_ids, timeout=90)
+    counts = assert_exactly_once(closed, fleet)
+    retried = fleet.logs().count("Retry in")
+    report(
+        f"database down {OUTAGE:.0f} s; {retried} task retries; {counts}, lateness {lateness(closed)}"
+    )
+    assert retried > 0
+
+
+def test_two_workers_two_promoters_a_thousand_polls_at_once(
+    app: Flask, fleet: Fleet, report: Callable[[str], None]
+) -> None:
+    for name in ("worker-a", "worker-b"):
+        fleet.worker(name=name)
+    for name in ("beat-a", "beat-b"):
+        fleet.beat(name=name)
+    # Beyond the 3 s horizon: both promoters race to hand them over as they come due.
+    started = time.monotonic()
+    poll_ids = make_polls(app, [12.0 + (i % 300) * 0.01 for i in range(1000)])
+    created_in = time.monotonic() - started
+    assert created_in < 12, f"creating took {created_in:.1f} s; the polls were due already"
+
+    closed = wait_all_closed(app, poll_ids, timeout=120)
+    counts = assert_exactly_once(closed, fleet)
+    report(f"created 1000 in {created_in:.1f} s; {counts}, lateness {lateness(closed)}")
+
+
+def test_etas_beyond_consumer_timeout_never_hit_it(
+    app: Flask, fleet: Fleet, report: Callable[[str], None]
+) -> None:
+    worker = fleet.worker()
+    fleet.beat()
+    seconds = 3 * CONSUMER_TIMEOUT_MS / 1000
+    poll_ids = make_polls(app, [seconds + i * 0.1 for i in range(10)])
+
+    closed = wait_all_closed(app, poll_ids, timeout=seconds + 30)
+    counts = assert_exactly_once(closed, fleet)
+    assert "PRECONDITION_FAILED" not in worker.log()
+    assert "Unrecoverable error" not in worker.log()
+    report(
+        f"consumer_timeout {CONSUMER_TIMEOUT_MS} ms, polls due in {seconds:.0f} s: {counts}, "
+        f"no channel error, lateness {lateness(closed)}"
+    )

@@ -1,0 +1,91 @@
+"""Workers killed with ETA work in hand and in the middle of a job; lost messages; late starts."""
+
+import time
+from collections.abc import Callable
+
+import psycopg
+from flask import Flask
+
+from app.extensions import db
+from app.scheduling.models import Job
+from tests.conftest import Stack
+from tests.faults.conftest import Fleet
+from tests.faults.polls import assert_exactly_once, lateness, make_polls, outcomes, wait_all_closed
+from tests.helpers import wait_for
+
+
+def test_kill_9_while_holding_eta_work(
+    app: Flask, fleet: Fleet, report: Callable[[str], None]
+) -> None:
+    worker = fleet.worker()
+    fleet.beat()
+    poll_ids = make_polls(app, [2.5 + i * 0.05 for i in range(20)])  # within the 3 s horizon
+    wait_for(lambda: "received" in worker.log() and "run_job" in worker.log(), what="ETA work held")
+    worker.kill()  # SIGKILL with the ETA messages unacknowledged in its memory
+    replacement = fleet.worker(name="replacement")
+
+    closed = wait_all_closed(app, poll_ids, timeout=30)
+    counts = assert_exactly_once(closed, fleet)
+    report(f"{counts}, lateness {lateness(closed)}")
+    assert "job" in replacement.log()
+
+
+def test_kill_9_in_the_middle_of_a_job(
+    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
+) -> None:
+    worker = fleet.worker()
+    [poll_id] = make_polls(app, [60])
+    # Hold the poll's row so that its close job blocks inside its transaction, mid-run.
+    url = fault_stack.database_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(url) as blocker:
+        blocker.execute("SELECT id FROM poll WHERE id = %s FOR UPDATE", (poll_id,))
+        with app.app_context():
+            job = db.session.execute(db.select(Job).where(Job.subject_id == poll_id)).scalar_one()
+            from app.scheduling import service
+
+            service.reschedule(job, due_at=job.created_at)  # due now
+            db.session.commit()
+            job_id = job.id
+        wait_for(lambda: f"job {job_id} poll.close:{poll_id} started" in worker.log(), what="start")
+        worker.kill()
+        blocker.rollback()
+    with app.app_context():
+        assert db.session.get(Job, job_id).state == "running"  # what the dead worker left
+    fleet.worker(name="replacement")
+
+    closed = wait_all_closed(app, [poll_id], timeout=30)
+    counts = assert_exactly_once(closed, fleet)
+    report(f"{counts}, attempts {fleet.starts()[job_id]} (the killed one and the redelivery)")
+    assert fleet.starts()[job_id] == 2
+
+
+def test_message_lost_in_the_broker_is_sent_again(
+    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
+) -> None:
+    fleet.beat()
+    poll_ids = make_polls(app, [1.0] * 5)  # sent at once; no worker is consuming yet
+    assert fault_stack.rabbitmq.queue_depth("celery") >= 5
+    purged = fault_stack.rabbitmq.purge_queue("celery")
+    fleet.worker()
+
+    closed = wait_all_closed(app, poll_ids, timeout=30)
+    counts = assert_exactly_once(closed, fleet)
+    report(f"purged {purged} messages; {counts}, lateness {lateness(closed)}")
+    assert "resent" in fleet.logs()
+
+
+def test_overdue_job_runs_at_once_and_reports_its_lateness(
+    app: Flask, fleet: Fleet, report: Callable[[str], None]
+) -> None:
+    poll_ids = make_polls(app, [4.0])  # beyond the horizon: waits for a promoter
+    time.sleep(6)  # no worker and no beat: it becomes 2 s overdue
+    fleet.worker()
+    fleet.beat()
+
+    closed = wait_all_closed(app, poll_ids, timeout=20)
+    assert_exactly_once(closed, fleet)
+    job = outcomes(app, poll_ids)[0]
+    with app.app_context():
+        late = db.session.get(Job, job.job_id).lateness
+    report(f"lateness reported by the job: {late:.3f} s")
+    assert late >= 2
