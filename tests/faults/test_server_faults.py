@@ -56,7 +56,8 @@ def test_database_outage_seen_by_the_worker(
     counts = assert_exactly_once(closed, fleet)
     retried = fleet.logs().count("Retry in")
     report(
-        f"database down {OUTAGE:.0f} s; {retried} task retries; {counts}, lateness {lateness(closed)}"
+        f"database down {OUTAGE:.0f} s; {retried} task retries; {counts}, "
+        f"lateness {lateness(closed)}"
     )
     assert retried > 0
 
