@@ -2,9 +2,11 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql
+SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql chromium fonts-liberation
+FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
+	$(wildcard frontend/vite.config.*) $(shell find frontend/src -type f)
 
-.PHONY: help run test lint format migrate system-deps clean
+.PHONY: help run test lint format migrate system-deps clean frontend
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,14 +23,21 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime  ## Start web + worker + beat on SQLite and a serverless broker
+run: $(VENV)/.runtime frontend  ## Start web + worker + beat on SQLite and a serverless broker
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed-demo
 	@echo "Punctual is starting on http://127.0.0.1:$(PORT)  (API docs: /api/docs, health: /healthz)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT)
 
-test: system-deps lint  ## Install what the tests need, start RabbitMQ + PostgreSQL, run everything
+test: system-deps lint frontend  ## Install what the tests need, start RabbitMQ + PostgreSQL, run everything
+	cd frontend && { [ -d node_modules ] || npm ci; } && npm run lint && npm test
 	$(BIN)/pytest
+
+frontend: frontend/dist/index.html  ## Build the React UI into frontend/dist (when its sources changed)
+
+frontend/dist/index.html: $(FRONTEND_SOURCES)
+	cd frontend && npm ci && npm run build
+	touch $@
 
 system-deps: $(VENV)/.dev
 	scripts/install-test-deps.sh $(SYSTEM_TEST_PACKAGES)

@@ -1,0 +1,56 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+
+/** Call `callback` every `ms` milliseconds while `ms` is a number (null pauses). */
+export function useInterval(callback, ms) {
+  const saved = useRef(callback);
+  useEffect(() => {
+    saved.current = callback;
+  }, [callback]);
+  useEffect(() => {
+    if (ms === null || ms === undefined) return undefined;
+    const id = setInterval(() => saved.current(), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
+
+/** The current time, updated every second: drives countdowns without refetching. */
+export function useNow(ms = 1000) {
+  const [now, setNow] = useState(() => Date.now());
+  useInterval(() => setNow(Date.now()), ms);
+  return now;
+}
+
+/**
+ * Load data with `loader()`; returns {data, error, loading, reload}. `refreshMs` refetches
+ * silently in the background while it is a number (keeping the last data on screen); it may be
+ * a function of the current data, returning a number or null.
+ */
+export function useResource(loader, deps, refreshMs = null) {
+  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const loaderRef = useRef(loader);
+  useEffect(() => {
+    loaderRef.current = loader;
+  });
+  const generation = useRef(0);
+
+  const reload = useCallback(async ({ quiet = false } = {}) => {
+    const mine = ++generation.current;
+    if (!quiet) setState((s) => ({ ...s, loading: true }));
+    try {
+      const data = await loaderRef.current();
+      if (mine === generation.current) setState({ data, error: null, loading: false });
+    } catch (error) {
+      if (mine === generation.current) setState((s) => ({ ...s, error, loading: false }));
+    }
+  }, []);
+
+  useEffect(() => {
+    setState({ data: null, error: null, loading: true });
+    reload();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, deps);
+
+  const ms = typeof refreshMs === "function" ? refreshMs(state.data) : refreshMs;
+  useInterval(() => reload({ quiet: true }), ms);
+  return { ...state, reload };
+}

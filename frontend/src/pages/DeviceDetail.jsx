@@ -1,0 +1,171 @@
+import { Fragment, useEffect, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { api } from "../api.js";
+import { useAuth } from "../auth.jsx";
+import { JobStatus } from "../components/JobStatus.jsx";
+import ObservationChart from "../components/ObservationChart.jsx";
+import { ErrorMessage, FieldError, Loading, NeedSignIn } from "../components/ui.jsx";
+import { formatAgo, formatNumber, formatTime } from "../format.js";
+import { useNow, useResource } from "../hooks.js";
+import { OnlineBadge, OnOff } from "./Devices.jsx";
+
+export default function DeviceDetail() {
+  const { id } = useParams();
+  const { signedIn } = useAuth();
+  const now = useNow(1000);
+  const device = useResource(() => api.device(id), [id, signedIn], signedIn ? 3000 : null);
+  const readings = useResource(
+    () => api.observations(id, 500),
+    [id, signedIn],
+    signedIn ? 3000 : null,
+  );
+  const [job, setJob] = useState(null);
+  const [actionError, setActionError] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  async function act(label, action) {
+    setBusy(true);
+    setActionError(null);
+    try {
+      const result = await action();
+      if (result && result.state) setJob({ label, job: result });
+      device.reload({ quiet: true });
+    } catch (err) {
+      setActionError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (!signedIn) return <NeedSignIn what="see this device" />;
+  if (device.loading && !device.data) return <Loading what="Loading the device" />;
+  if (!device.data) return <ErrorMessage error={device.error} />;
+  const d = device.data;
+  const count = readings.data?.items.length ?? 0;
+
+  return (
+    <section>
+      <p>
+        <Link to="/devices">← All devices</Link>
+      </p>
+      <h1>{d.name}</h1>
+      <p className="muted">
+        {d.location} · {d.vendor} · {d.vendor_id} · <OnlineBadge online={d.online} />{" "}
+        <OnOff isOn={d.is_on} /> {d.paused && <span className="badge">paused</span>}
+      </p>
+      <ErrorMessage error={device.error} />
+      <dl className="facts">
+        <dt>Last seen</dt>
+        <dd>{formatAgo(d.last_seen_at, now)}</dd>
+        <dt>Next poll</dt>
+        <dd>{d.paused ? "paused" : formatTime(d.next_poll_at)}</dd>
+        <dt>Interval</dt>
+        <dd>{d.interval} s</dd>
+        {d.last_error && (
+          <>
+            <dt>Last error</dt>
+            <dd className="field-error">{d.last_error}</dd>
+          </>
+        )}
+        {d.attributes.map((a) => (
+          <Fragment key={a.name}>
+            <dt>{a.name}</dt>
+            <dd>
+              {formatNumber(a.value)} {a.units}
+            </dd>
+          </Fragment>
+        ))}
+      </dl>
+
+      <h2>Observations</h2>
+      <p className="muted" role="status">
+        <span data-testid="reading-count">{count} readings</span>
+        {readings.loading && " · loading…"}
+      </p>
+      <ErrorMessage error={readings.error} />
+      {readings.data && <ObservationChart readings={readings.data.items} />}
+
+      <div className="panel">
+        <h2>Controls</h2>
+        <IntervalForm device={d} onSaved={() => device.reload({ quiet: true })} />
+        <div className="button-row">
+          <button
+            type="button"
+            className="secondary"
+            disabled={busy}
+            onClick={() => act("Pause", () => api.updateDevice(d.id, { paused: !d.paused }))}
+          >
+            {d.paused ? "Resume polling" : "Pause polling"}
+          </button>
+          <button type="button" disabled={busy} onClick={() => act("Poll", () => api.pollDevice(d.id))}>
+            Poll now
+          </button>
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => act("Switch on", () => api.command(d.id, true))}
+          >
+            Switch on
+          </button>
+          <button
+            type="button"
+            disabled={busy}
+            onClick={() => act("Switch off", () => api.command(d.id, false))}
+          >
+            Switch off
+          </button>
+        </div>
+        <ErrorMessage error={actionError} />
+        {job && (
+          <JobStatus
+            job={job.job}
+            label={job.label}
+            onFinished={() => {
+              device.reload({ quiet: true });
+              readings.reload({ quiet: true });
+            }}
+          />
+        )}
+      </div>
+    </section>
+  );
+}
+
+function IntervalForm({ device, onSaved }) {
+  const [value, setValue] = useState(String(device.interval));
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+  useEffect(() => setValue(String(device.interval)), [device.interval]);
+
+  async function submit(event) {
+    event.preventDefault();
+    setError(null);
+    setSaved(false);
+    try {
+      await api.updateDevice(device.id, { interval: Number(value) });
+      setSaved(true);
+      onSaved();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  return (
+    <form onSubmit={submit} noValidate className="inline-form">
+      <label htmlFor="interval">Poll every (seconds)</label>
+      <input
+        id="interval"
+        type="number"
+        min="1"
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+        aria-describedby="interval-error"
+        aria-invalid={Boolean(error?.fieldErrors?.interval)}
+      />
+      <button type="submit">Save interval</button>
+      {saved && <span className="notice"> Saved.</span>}
+      <FieldError id="interval-error" error={error?.fieldErrors?.interval} />
+      {!error?.fieldErrors?.interval && <ErrorMessage error={error} />}
+    </form>
+  );
+}

@@ -1,0 +1,152 @@
+import { useState } from "react";
+import { Link, useNavigate } from "react-router-dom";
+import { api } from "../api.js";
+import { useAuth } from "../auth.jsx";
+import { ErrorMessage, FieldError, Loading, NeedSignIn } from "../components/ui.jsx";
+import { formatAgo } from "../format.js";
+import { useNow, useResource } from "../hooks.js";
+
+export function OnlineBadge({ online }) {
+  return (
+    <span className={`badge ${online ? "online" : "offline"}`}>
+      {online ? "online" : "offline"}
+    </span>
+  );
+}
+
+export function OnOff({ isOn }) {
+  if (isOn === null || isOn === undefined) return <span className="muted">unknown</span>;
+  return <span className={`badge ${isOn ? "on" : "off"}`}>{isOn ? "on" : "off"}</span>;
+}
+
+export default function Devices() {
+  const { signedIn } = useAuth();
+  const now = useNow(1000);
+  const { data, error, loading } = useResource(
+    () => (signedIn ? api.devices() : Promise.resolve(null)),
+    [signedIn],
+    signedIn ? 5000 : null,
+  );
+
+  return (
+    <section>
+      <h1>Devices</h1>
+      <NeedSignIn what="see and register your devices" />
+      {signedIn && (
+        <>
+          {loading && !data && <Loading what="Loading devices" />}
+          <ErrorMessage error={error} />
+          {data && data.items.length === 0 && <p className="muted">No devices yet.</p>}
+          {data && data.items.length > 0 && (
+            <table data-testid="devices-table">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Location</th>
+                  <th scope="col">Vendor</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Last seen</th>
+                  <th scope="col">On/off</th>
+                  <th scope="col">Interval</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.items.map((device) => (
+                  <tr key={device.id}>
+                    <td>
+                      <Link to={`/devices/${device.id}`}>{device.name}</Link>
+                    </td>
+                    <td>{device.location}</td>
+                    <td>
+                      {device.vendor} · {device.vendor_id}
+                    </td>
+                    <td>
+                      <OnlineBadge online={device.online} />
+                      {device.paused && <span className="badge">paused</span>}
+                    </td>
+                    <td>{formatAgo(device.last_seen_at, now)}</td>
+                    <td>
+                      <OnOff isOn={device.is_on} />
+                    </td>
+                    <td>{device.interval} s</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <RegisterDevice />
+        </>
+      )}
+    </section>
+  );
+}
+
+function RegisterDevice() {
+  const navigate = useNavigate();
+  const [form, setForm] = useState({
+    name: "",
+    location: "",
+    vendor: "simulated",
+    vendor_id: "",
+    interval: "60",
+  });
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const set = (key) => (e) => setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  async function submit(event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    const interval = form.interval.trim() === "" ? undefined : Number(form.interval);
+    try {
+      const device = await api.createDevice({ ...form, interval });
+      navigate(`/devices/${device.id}`);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  }
+
+  const fields = error?.fieldErrors || {};
+  const input = (key, label, props = {}) => (
+    <div className="field">
+      <label htmlFor={`device-${key}`}>{label}</label>
+      <input
+        id={`device-${key}`}
+        value={form[key]}
+        onChange={set(key)}
+        aria-describedby={`device-${key}-error`}
+        aria-invalid={Boolean(fields[key])}
+        {...props}
+      />
+      <FieldError id={`device-${key}-error`} error={fields[key]} />
+    </div>
+  );
+
+  return (
+    <form onSubmit={submit} noValidate className="panel">
+      <h2>Register a device</h2>
+      <div className="grid">
+        {input("name", "Name")}
+        {input("location", "Location")}
+        <div className="field">
+          <label htmlFor="device-vendor">Vendor</label>
+          <select id="device-vendor" value={form.vendor} onChange={set("vendor")}>
+            <option value="simulated">simulated</option>
+            <option value="http">http</option>
+          </select>
+          <FieldError id="device-vendor-error" error={fields.vendor} />
+        </div>
+        {input("vendor_id", "Vendor id", {
+          placeholder: form.vendor === "simulated" ? "thermostat-1, plug-2…" : "",
+        })}
+        {input("interval", "Interval (seconds)", { type: "number", min: 1 })}
+      </div>
+      <ErrorMessage error={error} />
+      <button type="submit" disabled={busy}>
+        {busy ? "Registering…" : "Register device"}
+      </button>
+    </form>
+  );
+}

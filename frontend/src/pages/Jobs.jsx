@@ -1,0 +1,137 @@
+import { useState } from "react";
+import { api } from "../api.js";
+import { useAuth } from "../auth.jsx";
+import { ErrorMessage, Loading } from "../components/ui.jsx";
+import { formatTime } from "../format.js";
+import { useResource } from "../hooks.js";
+
+const STATES = ["scheduled", "queued", "running", "succeeded", "failed", "cancelled"];
+const KINDS = ["poll.close", "poll.results", "device.poll", "device.command"];
+const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const PER_PAGE = 20;
+
+export default function Jobs() {
+  const { signedIn } = useAuth();
+  const [state, setState] = useState("");
+  const [kind, setKind] = useState("");
+  const [page, setPage] = useState(1);
+  const { data, error, loading, reload } = useResource(
+    () => api.jobs({ state, kind, page, per_page: PER_PAGE }),
+    [state, kind, page],
+    3000,
+  );
+  const [rowErrors, setRowErrors] = useState({});
+
+  async function cancel(job) {
+    setRowErrors((e) => ({ ...e, [job.id]: null }));
+    try {
+      await api.cancelJob(job.id);
+      reload({ quiet: true });
+    } catch (err) {
+      setRowErrors((e) => ({ ...e, [job.id]: err }));
+    }
+  }
+
+  return (
+    <section>
+      <h1>Jobs</h1>
+      <form className="filters" onSubmit={(e) => e.preventDefault()}>
+        <label htmlFor="job-state">State</label>
+        <select
+          id="job-state"
+          value={state}
+          onChange={(e) => {
+            setState(e.target.value);
+            setPage(1);
+          }}
+        >
+          <option value="">any</option>
+          {STATES.map((s) => (
+            <option key={s}>{s}</option>
+          ))}
+        </select>
+        <label htmlFor="job-kind">Kind</label>
+        <select
+          id="job-kind"
+          value={kind}
+          onChange={(e) => {
+            setKind(e.target.value);
+            setPage(1);
+          }}
+        >
+          <option value="">any</option>
+          {KINDS.map((k) => (
+            <option key={k}>{k}</option>
+          ))}
+        </select>
+        {loading && <span className="loading"> loading…</span>}
+      </form>
+      <ErrorMessage error={error} />
+      {!data && loading && <Loading what="Loading jobs" />}
+      {data && (
+        <>
+          <table data-testid="jobs-table">
+            <thead>
+              <tr>
+                <th scope="col">Id</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Subject</th>
+                <th scope="col">Due (local)</th>
+                <th scope="col">State</th>
+                <th scope="col">Lateness</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Error</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.items.map((job) => (
+                <tr key={job.id}>
+                  <td>{job.id}</td>
+                  <td>{job.kind}</td>
+                  <td>{job.subject_id}</td>
+                  <td>{formatTime(job.due_at)}</td>
+                  <td>
+                    <span className={`badge state-${job.state}`}>{job.state}</span>
+                  </td>
+                  <td>{job.lateness === null ? "—" : `${job.lateness.toFixed(3)} s`}</td>
+                  <td>
+                    {job.attempts} / {job.max_attempts}
+                  </td>
+                  <td className="field-error">{job.last_error}</td>
+                  <td>
+                    {!FINISHED.has(job.state) && (
+                      <button
+                        type="button"
+                        className="secondary"
+                        title={signedIn ? "" : "Sign in to cancel your jobs"}
+                        onClick={() => cancel(job)}
+                      >
+                        Cancel job {job.id}
+                      </button>
+                    )}
+                    <ErrorMessage error={rowErrors[job.id]} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {data.items.length === 0 && <p className="muted">No jobs match.</p>}
+          <nav className="pager" aria-label="Pages">
+            <button type="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
+              Previous
+            </button>
+            <span>
+              Page {data.page} of {Math.max(1, data.pages)} · {data.total} jobs
+            </span>
+            <button type="button" disabled={page >= data.pages} onClick={() => setPage(page + 1)}>
+              Next
+            </button>
+          </nav>
+        </>
+      )}
+    </section>
+  );
+}

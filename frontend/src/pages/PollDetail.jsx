@@ -1,0 +1,98 @@
+import { useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { api } from "../api.js";
+import { useAuth } from "../auth.jsx";
+import { Countdown, Results, stamp } from "../components/polls.jsx";
+import { ErrorMessage, Loading, NeedSignIn } from "../components/ui.jsx";
+import { formatTime } from "../format.js";
+import { useResource } from "../hooks.js";
+
+export default function PollDetail() {
+  const { id } = useParams();
+  const { signedIn, username } = useAuth();
+  const { data: poll, error, loading, reload } = useResource(
+    async () => stamp(await api.poll(id)),
+    [id, signedIn],
+    (p) => (!p || p.status === "open" || !p.results ? 2000 : null),
+  );
+  const [actionError, setActionError] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  async function act(action) {
+    setBusy(true);
+    setActionError(null);
+    try {
+      await action();
+      await reload({ quiet: true });
+    } catch (err) {
+      setActionError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (loading && !poll) return <Loading what="Loading the poll" />;
+  if (!poll) return <ErrorMessage error={error} />;
+
+  const open = poll.status === "open";
+  const voted = poll.my_vote !== null && poll.my_vote !== undefined;
+  return (
+    <section className="narrow">
+      <p>
+        <Link to="/polls">← All polls</Link>
+      </p>
+      <h1 data-testid="poll-title">{poll.title}</h1>
+      <p className="muted">
+        by {poll.owner} · <span data-testid="poll-status">{open ? "open" : "closed"}</span> ·{" "}
+        {open ? (
+          <>
+            <Countdown poll={poll} /> (closes {formatTime(poll.close_date)})
+          </>
+        ) : (
+          <>closed {formatTime(poll.closed_at || poll.close_date)}</>
+        )}
+      </p>
+      <ErrorMessage error={error} />
+      {open ? (
+        <>
+          <NeedSignIn what="vote" />
+          <ul className="vote-list">
+            {poll.options.map((option) => (
+              <li key={option.id}>
+                <button
+                  type="button"
+                  disabled={!signedIn || voted || busy}
+                  onClick={() => act(() => api.vote(poll.id, option.id))}
+                  aria-pressed={poll.my_vote === option.id}
+                >
+                  Vote for {option.name}
+                </button>
+                <span className="muted">
+                  {option.votes} vote{option.votes === 1 ? "" : "s"}
+                  {poll.my_vote === option.id && " · your vote"}
+                </span>
+              </li>
+            ))}
+          </ul>
+          {voted && <p className="notice">Thanks, your vote is counted.</p>}
+          {signedIn && username === poll.owner && (
+            <button
+              type="button"
+              className="secondary"
+              disabled={busy}
+              onClick={() => act(() => api.closePoll(poll.id))}
+            >
+              Close now
+            </button>
+          )}
+        </>
+      ) : (
+        <>
+          <h2>Results</h2>
+          <Results results={poll.results} />
+        </>
+      )}
+      <ErrorMessage error={actionError} />
+    </section>
+  );
+}

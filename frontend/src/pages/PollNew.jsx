@@ -1,0 +1,111 @@
+import { useState } from "react";
+import { useNavigate } from "react-router-dom";
+import { api } from "../api.js";
+import { ErrorMessage, FieldError, NeedSignIn } from "../components/ui.jsx";
+import { localInputToIso, toLocalInputValue } from "../format.js";
+
+function defaultCloseDate() {
+  return toLocalInputValue(new Date(Date.now() + 24 * 3600 * 1000));
+}
+
+export default function PollNew() {
+  const navigate = useNavigate();
+  const [title, setTitle] = useState("");
+  const [options, setOptions] = useState(["", ""]);
+  const [closeLocal, setCloseLocal] = useState(defaultCloseDate);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+  function setOption(index, value) {
+    setOptions((list) => list.map((old, i) => (i === index ? value : old)));
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const poll = await api.createPoll({
+        title,
+        options: options.map((o) => o.trim()).filter((o) => o !== ""),
+        close_date: localInputToIso(closeLocal),
+      });
+      navigate(`/polls/${poll.id}`);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  }
+
+  const fields = error?.fieldErrors || {};
+  return (
+    <section className="narrow">
+      <h1>New poll</h1>
+      <NeedSignIn what="create a poll" />
+      <form onSubmit={submit} noValidate>
+        <div className="field">
+          <label htmlFor="poll-title">Title</label>
+          <input
+            id="poll-title"
+            value={title}
+            onChange={(e) => setTitle(e.target.value)}
+            aria-describedby="title-error"
+            aria-invalid={Boolean(fields.title)}
+          />
+          <FieldError id="title-error" error={fields.title} />
+        </div>
+        <fieldset className="field">
+          <legend>Options</legend>
+          {options.map((option, index) => (
+            <div className="option-row" key={index}>
+              <label htmlFor={`option-${index}`} className="visually-hidden">
+                Option {index + 1}
+              </label>
+              <input
+                id={`option-${index}`}
+                value={option}
+                placeholder={`Option ${index + 1}`}
+                onChange={(e) => setOption(index, e.target.value)}
+              />
+              <button
+                type="button"
+                className="secondary"
+                aria-label={`Remove option ${index + 1}`}
+                onClick={() => setOptions((list) => list.filter((_, i) => i !== index))}
+              >
+                Remove
+              </button>
+            </div>
+          ))}
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => setOptions((list) => [...list, ""])}
+          >
+            Add option
+          </button>
+          <FieldError id="options-error" error={fields.options} />
+        </fieldset>
+        <div className="field">
+          <label htmlFor="close-date">Closes at (your time, {zone})</label>
+          <input
+            id="close-date"
+            type="datetime-local"
+            step="1"
+            value={closeLocal}
+            onChange={(e) => setCloseLocal(e.target.value)}
+            aria-describedby="close-date-error"
+            aria-invalid={Boolean(fields.close_date)}
+          />
+          <FieldError id="close-date-error" error={fields.close_date} />
+        </div>
+        <ErrorMessage error={error} />
+        <button type="submit" disabled={busy}>
+          {busy ? "Creating…" : "Create poll"}
+        </button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,210 @@
+"""The UI against the real app: gunicorn, a Celery worker and beat on the embedded stack."""
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import TIMEZONE
+from tests.helpers import wait_for
+
+# Every test here runs on the embedded stack only (the UI is the same on any stack).
+pytestmark = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+
+PASSWORD = "correct-horse-battery"
+
+
+def sign_up(page: Page) -> str:
+    username = f"ui-{uuid.uuid4().hex[:10]}"
+    page.goto("/signup")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(f"Signed in as {username}")
+    return username
+
+
+def local_input(delta: timedelta) -> str:
+    """A datetime-local value `delta` from now in the browser's time zone."""
+    return (datetime.now(ZoneInfo(TIMEZONE)) + delta).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def expect_no_jobs(page: Page, url: str) -> None:
+    wait_for(lambda: page.request.get(url).json()["total"] == 0, timeout=10, what=url)
+
+
+def fail_on_dialog(page: Page) -> list[str]:
+    dialogs: list[str] = []
+
+    def record(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
+    return dialogs
+
+
+def test_poll_closes_in_front_of_the_voter(page: Page, screenshot) -> None:
+    dialogs = fail_on_dialog(page)
+    sign_up(page)
+    page.get_by_role("link", name="New poll").click()
+    expect(page.get_by_label("Closes at")).to_have_value(re.compile(r"^\d{4}-\d\d-\d\dT"))
+    page.get_by_label("Title").fill("Lunch colour")
+    page.get_by_label("Option 1", exact=True).fill("Blue")
+    page.get_by_label("Option 2", exact=True).fill("Green")
+    page.get_by_role("button", name="Add option").click()
+    page.get_by_label("Option 3", exact=True).fill("Red")
+    # Local wall time in Europe/Paris: sent as UTC, it closes in 6 s (as UTC it would be hours off).
+    page.get_by_label("Closes at").fill(local_input(timedelta(seconds=6)))
+    page.get_by_role("button", name="Create poll").click()
+
+    expect(page.get_by_test_id("poll-title")).to_have_text("Lunch colour")
+    expect(page.get_by_test_id("countdown")).to_have_text(re.compile(r"^\d seconds? remaining$"))
+    page.get_by_role("button", name="Vote for Blue").click()
+    expect(page.get_by_text("Thanks, your vote is counted.")).to_be_visible()
+    expect(page.get_by_role("button", name="Vote for Green")).to_be_disabled()
+
+    # No reload: the page refetches while the poll is open and shows the results once counted.
+    results = page.get_by_test_id("results")
+    expect(results).to_be_visible(timeout=20_000)
+    expect(page.get_by_test_id("poll-status")).to_have_text("closed")
+    expect(results.locator("li.winner")).to_have_count(1)
+    expect(results.locator("li.winner")).to_contain_text("Blue")
+    expect(results.locator("li.winner")).to_contain_text("1 · 100%")
+    screenshot("poll-results")
+
+    page.get_by_role("link", name="Polls", exact=True).click()
+    expect(page.get_by_test_id("closed-polls")).to_contain_text("Lunch colour")
+    screenshot("polls-list")
+    assert dialogs == []
+
+
+def test_validation_errors_are_shown_next_to_their_fields(page: Page) -> None:
+    sign_up(page)
+    page.goto("/polls/new")
+    page.get_by_label("Title").fill("Only one option")
+    page.get_by_label("Option 1", exact=True).fill("Alone")
+    page.get_by_role("button", name="Remove option 2").click()
+    page.get_by_label("Closes at").fill(local_input(timedelta(hours=-1)))
+    page.get_by_role("button", name="Create poll").click()
+    expect(page.locator("#options-error")).to_contain_text("Give between 2 and 50 options")
+    expect(page.locator("#close-date-error")).not_to_be_empty()
+    expect(page.get_by_role("alert").filter(has_text="Some fields are invalid")).to_be_visible()
+
+    page.goto("/devices")
+    page.get_by_label("Name").fill("Zero")
+    page.get_by_label("Location").fill("nowhere")
+    page.get_by_label("Vendor id").fill("thermostat-zero")
+    page.get_by_label("Interval (seconds)").fill("0")
+    page.get_by_role("button", name="Register device").click()
+    expect(page.locator("#device-interval-error")).to_contain_text("Poll every 1 to")
+
+
+def test_user_text_is_rendered_as_text(page: Page) -> None:
+    dialogs = fail_on_dialog(page)
+    sign_up(page)
+    title = "<script>alert(1)</script>"
+    page.goto("/polls/new")
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Option 1", exact=True).fill("<img src=x onerror=alert(2)>")
+    page.get_by_label("Option 2", exact=True).fill("b")
+    page.get_by_role("button", name="Create poll").click()
+    expect(page.get_by_test_id("poll-title")).to_have_text(title)
+    expect(page.get_by_role("button", name="Vote for <img src=x onerror=alert(2)>")).to_be_visible()
+    page.goto("/polls")
+    expect(page.get_by_role("link", name=title).first).to_be_visible()
+    assert page.locator("main script").count() == 0
+    assert page.locator("main img").count() == 0
+    assert dialogs == []
+
+
+def test_device_chart_command_location_and_jobs(page: Page, screenshot) -> None:
+    sign_up(page)
+    page.goto("/devices")
+    page.get_by_label("Name").fill("Lab thermostat")
+    page.get_by_label("Location").fill("lab")
+    page.get_by_label("Vendor", exact=True).select_option("simulated")
+    page.get_by_label("Vendor id").fill("thermostat-e2e")
+    page.get_by_label("Interval (seconds)").fill("1")
+    page.get_by_role("button", name="Register device").click()
+    expect(page.get_by_role("heading", name="Lab thermostat")).to_be_visible()
+
+    # Polled every second, the chart gains points as the page refreshes its readings.
+    count = page.get_by_test_id("reading-count")
+    page.wait_for_function(
+        "() => parseInt(document.querySelector('[data-testid=reading-count]').textContent) >= 2",
+        timeout=15_000,
+    )
+    first = int(count.inner_text().split()[0])
+    page.wait_for_function(
+        f"() => parseInt(document.querySelector('[data-testid=reading-count]').textContent)"
+        f" > {first}",
+        timeout=15_000,
+    )
+    chart = page.get_by_test_id("observation-chart")
+    expect(chart.locator(".recharts-line")).to_have_count(2)  # temperature and humidity
+
+    page.get_by_role("button", name="Switch off").click()
+    expect(page.get_by_test_id("job-status")).to_contain_text("succeeded", timeout=15_000)
+    screenshot("device-chart")
+
+    page.get_by_role("button", name="Pause polling").click()
+    expect(page.get_by_role("button", name="Resume polling")).to_be_visible()
+
+    page.get_by_role("link", name="Devices", exact=True).click()
+    expect(page.get_by_test_id("devices-table")).to_contain_text("Lab thermostat")
+    expect(page.get_by_test_id("devices-table")).to_contain_text("online")
+    screenshot("devices-list")
+
+    page.get_by_role("link", name="Locations").click()
+    page.get_by_role("button", name="Refresh lab").click()
+    summary = page.get_by_test_id("location-lab").get_by_test_id("summary")
+    expect(summary).to_contain_text("1 of 1 online", timeout=15_000)
+    expect(summary).to_contain_text("temperature")
+    screenshot("locations")
+
+    page.get_by_role("link", name="Jobs").click()
+    page.get_by_label("Kind").select_option("device.command")
+    page.get_by_label("State").select_option("succeeded")
+    expect(page.get_by_test_id("jobs-table").locator("tbody tr").first).to_contain_text(
+        "device.command"
+    )
+    page.get_by_label("Kind").select_option("")
+    page.get_by_label("State").select_option("")
+    expect(page.get_by_test_id("jobs-table").locator("tbody tr").first).to_be_visible()
+    screenshot("jobs")
+
+    # Stop the 1-second polling for the tests that follow: delete the device, then wait until
+    # none of its jobs is still queued or running.
+    token = page.evaluate("() => localStorage.getItem('punctual.token')")
+    auth = {"Authorization": f"Bearer {token}"}
+    devices = page.request.get("/api/devices", headers=auth).json()["items"]
+    for device in devices:
+        assert page.request.delete(f"/api/devices/{device['id']}", headers=auth).ok
+    for state in ("queued", "running"):
+        expect_no_jobs(page, f"/api/jobs?kind=device.poll&state={state}")
+
+
+def test_cancelling_someone_elses_job_shows_the_apis_message(page: Page) -> None:
+    # Another user's poll, made through the API: its close job is scheduled a day ahead.
+    other = {"username": f"other-{uuid.uuid4().hex[:8]}", "password": PASSWORD}
+    assert page.request.post("/api/auth/register", data=other).ok
+    token = page.request.post("/api/auth/token", data=other).json()["token"]
+    close_date = (datetime.now(ZoneInfo("UTC")) + timedelta(days=1)).isoformat()
+    poll = page.request.post(
+        "/api/polls",
+        data={"title": "Not yours", "options": ["a", "b"], "close_date": close_date},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    jobs = page.request.get(f"/api/jobs?kind=poll.close&subject_id={poll['id']}").json()
+    job_id = jobs["items"][0]["id"]
+
+    sign_up(page)
+    page.goto("/jobs")
+    page.get_by_label("Kind").select_option("poll.close")
+    page.get_by_label("State").select_option("scheduled")
+    page.get_by_role("button", name=f"Cancel job {job_id}", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(f"Job {job_id} belongs to another user.")
