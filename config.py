@@ -29,6 +29,13 @@ class Config:
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND")
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     TOKEN_TTL = _int("TOKEN_TTL", 24 * 3600)
+    # Sign-in and registration attempts per client address. The default storage is per
+    # process; point RATELIMIT_STORAGE_URI at Redis or Memcached to share it between processes.
+    AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Origins allowed to call the API from a browser; none by default (CORS off).
+    CORS_ORIGINS = [o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o]
 
     # The job engine (app/scheduling). Only jobs due within the horizon are handed to the
     # broker; keep it well under RabbitMQ's consumer_timeout (30 min by default).

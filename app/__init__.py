@@ -12,7 +12,8 @@ from app import database
 from app.celery_app import make_celery
 from app.cli import register_commands
 from app.errors import register_error_handlers
-from app.extensions import api, db, migrate
+from app.extensions import api, db, limiter, migrate
+from app.security import register_security
 
 # Domain packages: the worker imports their tasks.py (Celery tasks) and jobs.py (job handlers).
 DOMAINS = ["app.pings", "app.scheduling", "app.polls", "app.devices"]
@@ -25,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_tasks(make_celery(app))
     register_blueprints(app)
     register_error_handlers(app)
+    register_security(app)
     register_commands(app)
     return app
 
@@ -60,7 +62,10 @@ def instance_secret_key(instance: Path) -> str:
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    app.url_map.converters["int"] = database.IdConverter
     api.init_app(app)
+    api.register_converter(database.IdConverter, database.id_parameter_schema)
+    limiter.init_app(app)
     with app.app_context():
         database.configure_sqlite(db.engine)
 
@@ -78,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     from app.pings.routes import blp as pings_blp
     from app.polls.routes import blp as polls_blp
     from app.scheduling.routes import blp as jobs_blp
+    from app.web import blp as web_blp
 
     app.register_blueprint(health_blp)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -87,3 +93,4 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(locations_blp, url_prefix="/api/locations")
     api.register_blueprint(jobs_blp, url_prefix="/api/jobs")
     api.register_blueprint(pings_blp, url_prefix="/api/pings")
+    app.register_blueprint(web_blp)  # last: the UI's catch-all, never under /api

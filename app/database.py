@@ -5,6 +5,9 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, event
 from sqlalchemy.types import TypeDecorator
+from werkzeug.routing import IntegerConverter, Map
+
+MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL's is 32-bit)
 
 
 def utcnow() -> datetime:
@@ -63,3 +66,16 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in a URL: only ids an INTEGER column can hold match (others are 404)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": MAX_ID}

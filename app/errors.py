@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, current_app, request
 from flask_smorest import Api, abort
 from werkzeug.exceptions import (
     BadRequest,
@@ -63,13 +63,28 @@ def handle_unexpected(error: Exception) -> tuple[dict[str, Any], int] | HTTPExce
     return payload, 500
 
 
-def require_json_body() -> None:
-    """Check any API request body before a view runs: JSON, well-formed, not too large.
+def contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
 
-    Reading it here means every route answers the same way (415, 400, 413), including
-    routes that take no body at all.
+
+def check_api_request() -> None:
+    """Check every API request before a view runs, so every route answers alike.
+
+    The body must be JSON (415), well-formed (400) and not too large (413), even on routes
+    that take none; no text anywhere may hold a NUL character (400), which PostgreSQL cannot
+    store and would otherwise turn into a 500.
     """
-    if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+    if not request.path.startswith("/api/"):
+        return
+    if contains_nul(request.path) or contains_nul(list(request.args.items(multi=True))):
+        abort(400, message="The request contains a NUL character, which no field accepts.")
+    if request.method not in BODY_METHODS:
         return
     has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
     if not has_body:
@@ -77,20 +92,16 @@ def require_json_body() -> None:
     if not request.is_json:
         abort(415, message="Send the request body as JSON with Content-Type: application/json.")
     try:
-        request.get_json()
+        body = request.get_json()
     except RequestEntityTooLarge:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         abort(413, message=f"The request body is larger than the limit of {limit} bytes.")
     except BadRequest:
         abort(400, message="The request body is not valid JSON.")
-
-
-def no_sniff(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
+    if contains_nul(body):
+        abort(400, message="The request body contains a NUL character, which no field accepts.")
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected)
-    app.before_request(require_json_body)
-    app.after_request(no_sniff)
+    app.before_request(check_api_request)

@@ -28,6 +28,7 @@ TEST_SETTINGS = {
     "JOB_RUN_TIMEOUT": "30",
     "JOB_RETRY_BACKOFF": "0.2",
     "DEVICE_MIN_INTERVAL": "1",
+    "AUTH_RATE_LIMIT": "100000 per minute",  # the suite signs up hundreds of users
     "DEVICE_OFFLINE_AFTER": "3",
     "VENDOR_HTTP_CONNECT_TIMEOUT": "0.5",
     "VENDOR_HTTP_READ_TIMEOUT": "0.5",

@@ -1,13 +1,19 @@
-from flask import g
+from flask import current_app, g
 from flask_smorest import Blueprint
 
 from app.auth import service
 from app.auth.schemas import CredentialsSchema, TokenSchema, UserSchema
+from app.extensions import limiter
 
 blp = Blueprint("auth", __name__, description="Accounts and bearer tokens")
 
 
+def auth_rate_limit() -> str:
+    return current_app.config["AUTH_RATE_LIMIT"]
+
+
 @blp.post("/register")
+@limiter.limit(auth_rate_limit)
 @blp.arguments(CredentialsSchema)
 @blp.response(201, UserSchema)
 def register(credentials: dict):
@@ -16,6 +22,7 @@ def register(credentials: dict):
 
 
 @blp.post("/token")
+@limiter.limit(auth_rate_limit)
 @blp.arguments(CredentialsSchema)
 @blp.response(200, TokenSchema)
 def create_token(credentials: dict):

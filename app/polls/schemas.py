@@ -1,6 +1,6 @@
 import marshmallow as ma
 
-from app.database import utcnow
+from app.database import MAX_ID, utcnow
 from app.schemas import PageArgsSchema, TrimmedString, UTCDateTime, not_in_the_past, page_of
 
 MAX_OPTIONS = 50
@@ -33,7 +33,7 @@ class PollUpdateSchema(ma.Schema):
 
 class VoteCreateSchema(ma.Schema):
     option_id = ma.fields.Integer(
-        required=True, strict=True, validate=ma.validate.Range(min=1, max=2**63 - 1)
+        required=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_ID)
     )
 
 

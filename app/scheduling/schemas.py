@@ -1,5 +1,6 @@
 import marshmallow as ma
 
+from app.database import MAX_ID
 from app.scheduling.models import JobState
 from app.schemas import PageArgsSchema, UTCDateTime, page_of
 
@@ -27,7 +28,7 @@ class JobSchema(ma.Schema):
 class JobQueryArgsSchema(PageArgsSchema):
     state = ma.fields.String(validate=ma.validate.OneOf([s.value for s in JobState]))
     kind = ma.fields.String(validate=ma.validate.Length(max=64))
-    subject_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**63 - 1))
+    subject_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 JobPageSchema = page_of(JobSchema)

@@ -1,0 +1,55 @@
+"""Response headers that keep browsers safe, CORS only when configured, and rate limits."""
+
+from flask import Flask, Response, current_app, request
+
+# The UI: only our own scripts; inline styles for the charting library's SVG.
+UI_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# JSON needs nothing at all.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The interactive API docs load Swagger UI from its CDN and start it with an inline script.
+DOCS_CDN = "https://cdn.jsdelivr.net"
+DOCS_POLICY = (
+    f"default-src 'none'; script-src {DOCS_CDN} 'unsafe-inline'; "
+    f"style-src {DOCS_CDN} 'unsafe-inline'; img-src {DOCS_CDN} data:; connect-src 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def content_security_policy(path: str) -> str:
+    if path == "/api/docs":
+        return DOCS_POLICY
+    if path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics"):
+        return API_POLICY
+    return UI_POLICY
+
+
+def add_security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", content_security_policy(request.path))
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    add_cors_headers(response)
+    return response
+
+
+def add_cors_headers(response: Response) -> None:
+    """Allow the configured origins only; with none configured, no CORS header is ever sent."""
+    origin = request.headers.get("Origin")
+    allowed = current_app.config["CORS_ORIGINS"]
+    if not origin or origin not in allowed:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers.add("Vary", "Origin")
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+
+
+def register_security(app: Flask) -> None:
+    app.after_request(add_security_headers)
