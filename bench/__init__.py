@@ -1,0 +1,1 @@
+"""Benchmarks, and the tutorial recipe they measure Punctual against."""
