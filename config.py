@@ -28,6 +28,7 @@ class Config:
     # Chords need a result backend; by default the database (see app/celery_app.py).
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND")
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")  # or "json": one JSON object a line
     TOKEN_TTL = _int("TOKEN_TTL", 24 * 3600)
     # Sign-in and registration attempts per client address. The default storage is per
     # process; point RATELIMIT_STORAGE_URI at Redis or Memcached to share it between processes.

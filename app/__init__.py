@@ -1,6 +1,5 @@
 """Punctual: a web service whose objects schedule their own future work, exactly on time."""
 
-import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ from app.celery_app import make_celery
 from app.cli import register_commands
 from app.errors import register_error_handlers
 from app.extensions import api, db, limiter, migrate
+from app.log import configure_logging, register_request_logging
+from app.metrics import register_metrics
 from app.security import register_security
 
 # Domain packages: the worker imports their tasks.py (Celery tasks) and jobs.py (job handlers).
@@ -27,6 +28,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_security(app)
+    register_request_logging(app)
+    register_metrics(app)
     register_commands(app)
     return app
 
@@ -45,9 +48,7 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(app.config["LOG_FORMAT"])
 
 
 def instance_secret_key(instance: Path) -> str:

@@ -1,11 +1,11 @@
-"""Command-line tools: `flask seed-demo`."""
+"""Command-line tools: `flask seed-demo` and `flask jobs ...`."""
 
 from datetime import timedelta
 
 import click
 from flask import Flask
-from flask.cli import with_appcontext
-from sqlalchemy import select
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, select
 
 from app.auth import service as auth
 from app.auth.models import User
@@ -13,6 +13,9 @@ from app.database import utcnow
 from app.devices import service as devices
 from app.extensions import db
 from app.polls import service as polls
+from app.scheduling import service as scheduling
+from app.scheduling.models import FINISHED, Job, JobState
+from app.scheduling.schemas import JobSchema
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password"
@@ -57,5 +60,86 @@ def seed_demo(interval: int) -> None:
     )
 
 
+jobs = AppGroup("jobs", help="Inspect and steer scheduled jobs.")
+
+
+def _line(job: Job) -> str:
+    lateness = "-" if job.lateness is None else f"{job.lateness:.3f}s"
+    error = f"  {job.last_error}" if job.last_error else ""
+    return (
+        f"{job.id:>7} {job.kind:<16} {job.subject_id:>7} {job.state:<10} "
+        f"{job.due_at:%Y-%m-%d %H:%M:%S}Z late {lateness:>9} tries {job.attempts}{error}"
+    )
+
+
+@jobs.command("list")
+@click.option("--state", type=click.Choice([state.value for state in JobState]))
+@click.option("--kind")
+@click.option("--limit", default=50, show_default=True)
+def list_jobs(state: str | None, kind: str | None, limit: int) -> None:
+    """List jobs, latest due first."""
+    query = scheduling.jobs_query(state=state, kind=kind).limit(limit)
+    for job in db.session.execute(query).scalars():
+        click.echo(_line(job))
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+def show_job(job_id: int) -> None:
+    """Show every field of a job."""
+    job = _get(job_id)
+    for name, value in JobSchema().dump(job).items():
+        click.echo(f"{name:<14} {value}")
+
+
+@jobs.command("cancel")
+@click.argument("job_id", type=int)
+def cancel_job(job_id: int) -> None:
+    """Cancel a job that has not finished."""
+    job = _get(job_id)
+    if job.state in FINISHED:
+        raise click.ClickException(f"job {job_id} has already {job.state}")
+    scheduling.cancel(job)
+    db.session.commit()
+    click.echo(_line(job))
+
+
+@jobs.command("requeue-failed")
+@click.option("--kind")
+def requeue_failed(kind: str | None) -> None:
+    """Run failed jobs again, now, with a fresh set of attempts."""
+    failed = db.session.execute(scheduling.jobs_query(state=JobState.FAILED, kind=kind)).scalars()
+    count = 0
+    for job in failed:
+        scheduling.requeue(job)
+        count += 1
+    db.session.commit()
+    click.echo(f"requeued {count} failed job(s)")
+
+
+@jobs.command("stats")
+def job_stats() -> None:
+    """Counts by state, and the worst lateness of the last hour."""
+    for state, count in db.session.execute(
+        select(Job.state, func.count(Job.id)).group_by(Job.state).order_by(Job.state)
+    ):
+        click.echo(f"{state:<10} {count}")
+    hour_ago = utcnow() - timedelta(hours=1)
+    recent = db.session.execute(select(Job).where(Job.started_at >= hour_ago)).scalars().all()
+    if recent:
+        worst = max(recent, key=lambda job: job.lateness or 0)
+        click.echo(f"worst lateness in the last hour: {worst.lateness:.3f} s (job {worst.id})")
+    else:
+        click.echo("no job started in the last hour")
+
+
+def _get(job_id: int) -> Job:
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    return job
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo)
+    app.cli.add_command(jobs)

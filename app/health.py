@@ -30,6 +30,25 @@ def check_broker() -> str | None:
     return None
 
 
+def check_migrations() -> str | None:
+    """None when the database schema is at the newest migration, else what is wrong."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    migrate = current_app.extensions["migrate"]
+    head = ScriptDirectory.from_config(
+        migrate.migrate.get_config(migrate.directory)
+    ).get_current_head()
+    try:
+        with db.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if current != head:
+        return f"schema at {current}, code expects {head}: run flask db upgrade"
+    return None
+
+
 @blp.get("/healthz")
 def healthz() -> tuple[dict, int]:
     """Report whether the database and the broker answer."""
@@ -37,3 +56,12 @@ def healthz() -> tuple[dict, int]:
     checks = {part: ("ok" if error is None else error) for part, error in failures.items()}
     healthy = all(error is None for error in failures.values())
     return {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503
+
+
+@blp.get("/readyz")
+def readyz() -> tuple[dict, int]:
+    """Report whether this process can take traffic: schema migrated, broker reachable."""
+    failures = {"migrations": check_migrations(), "broker": check_broker()}
+    checks = {part: ("ok" if error is None else error) for part, error in failures.items()}
+    ready = all(error is None for error in failures.values())
+    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503

@@ -32,6 +32,18 @@ _OUTBOX = "punctual.outbox"
 _EARLY_TOLERANCE = timedelta(milliseconds=500)
 
 
+def job_fields(job: Job) -> dict[str, object]:
+    """What every log line about a job carries (as JSON fields with LOG_FORMAT=json)."""
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "subject_id": job.subject_id,
+        "token": job.token,
+        "state": job.state,
+        "lateness": job.lateness,
+    }
+
+
 def _seconds(name: str) -> timedelta:
     return timedelta(seconds=current_app.config[name])
 
@@ -94,7 +106,16 @@ def cancel(job: Job) -> None:
     job.state = JobState.CANCELLED
     job.token = new_token()
     job.finished_at = utcnow()
-    log.info("job %s %s:%s cancelled", job.id, job.kind, job.subject_id)
+    log.info("job %s %s:%s cancelled", job.id, job.kind, job.subject_id, extra=job_fields(job))
+
+
+def requeue(job: Job) -> None:
+    """Give a failed job a fresh set of attempts, due now."""
+    if job.state != JobState.FAILED:
+        abort(409, message=f"Job {job.id} is {job.state}: only a failed job can be requeued.")
+    job.attempts = 0
+    job.finished_at = None
+    _place(job, utcnow())
 
 
 def find_pending(*, kind: str, subject_id: int) -> Job | None:
@@ -212,6 +233,7 @@ def run(*, job_id: int, token: str) -> None:
         job.state = JobState.SUCCEEDED
         job.finished_at = utcnow()
         job.last_error = None
+        details = job_fields(job)
         db.session.commit()
         log.info(
             "job %s %s:%s succeeded (attempt %d, %.3f s late)",
@@ -220,13 +242,20 @@ def run(*, job_id: int, token: str) -> None:
             subject_id,
             job.attempts,
             job.lateness or 0,
+            extra=details,
         )
     except DATABASE_DOWN:
         db.session.rollback()
         raise
     except Exception as exc:
         db.session.rollback()
-        log.exception("job %s %s:%s failed", job_id, kind, subject_id)
+        log.exception(
+            "job %s %s:%s failed",
+            job_id,
+            kind,
+            subject_id,
+            extra={"job_id": job_id, "kind": kind, "subject_id": subject_id, "token": token},
+        )
         _record_failure(job_id=job_id, token=token, error=exc)
 
 
@@ -236,16 +265,28 @@ def _claim(*, job_id: int, token: str) -> tuple[str, int] | None:
     now = utcnow()
     if job is None or job.token != token:
         db.session.rollback()
-        log.info("job %s: stale message (token %s), ignored", job_id, token)
+        log.info(
+            "job %s: stale message (token %s), ignored",
+            job_id,
+            token,
+            extra={"job_id": job_id, "token": token},
+        )
         return None
     if job.state not in (JobState.QUEUED, JobState.RUNNING):
         db.session.rollback()
-        log.info("job %s is %s: duplicate message ignored", job_id, job.state)
+        log.info(
+            "job %s is %s: duplicate message ignored", job_id, job.state, extra=job_fields(job)
+        )
         return None
     if job.due_at > now + _EARLY_TOLERANCE:
         publish_after_commit(job)
         db.session.commit()
-        log.warning("job %s arrived %s early; sent again for its time", job_id, job.due_at - now)
+        log.warning(
+            "job %s arrived %s early; sent again for its time",
+            job_id,
+            job.due_at - now,
+            extra=job_fields(job),
+        )
         return None
     if job.attempts >= job.max_attempts:
         # Only a worker that died mid-run (a poison job?) gets here: failures are counted below.
@@ -253,14 +294,19 @@ def _claim(*, job_id: int, token: str) -> tuple[str, int] | None:
         job.finished_at = now
         job.last_error = job.last_error or "the worker was lost while running it"
         db.session.commit()
-        log.error("job %s failed: %d attempts, each lost with its worker", job_id, job.attempts)
+        log.error(
+            "job %s failed: %d attempts, each lost with its worker",
+            job_id,
+            job.attempts,
+            extra=job_fields(job),
+        )
         return None
     job.state = JobState.RUNNING
     job.started_at = now
     job.attempts += 1
-    kind, subject_id, lateness = job.kind, job.subject_id, job.lateness
+    kind, subject_id, lateness, details = job.kind, job.subject_id, job.lateness, job_fields(job)
     db.session.commit()
-    log.info("job %s %s:%s started, %.3f s late", job_id, kind, subject_id, lateness)
+    log.info("job %s %s:%s started, %.3f s late", job_id, kind, subject_id, lateness, extra=details)
     return kind, subject_id
 
 
@@ -273,12 +319,20 @@ def _record_failure(*, job_id: int, token: str, error: Exception) -> None:
     if job.attempts >= job.max_attempts:
         job.state = JobState.FAILED
         job.finished_at = utcnow()
-        log.error("job %s failed for good after %d attempts", job_id, job.attempts)
+        log.error(
+            "job %s failed for good after %d attempts", job_id, job.attempts, extra=job_fields(job)
+        )
     else:
         base = current_app.config["JOB_RETRY_BACKOFF"]
         delay = min(base * 2 ** (job.attempts - 1), current_app.config["JOB_RETRY_BACKOFF_MAX"])
         _place(job, utcnow() + timedelta(seconds=delay))
-        log.info("job %s retries in %.1f s (attempt %d)", job_id, delay, job.attempts)
+        log.info(
+            "job %s retries in %.1f s (attempt %d)",
+            job_id,
+            delay,
+            job.attempts,
+            extra=job_fields(job),
+        )
     db.session.commit()
 
 
@@ -361,7 +415,13 @@ def _promote_one(job: Job, now: datetime) -> str:
     }[JobState(job.state)]
     if outcome != "promoted":
         log.warning(
-            "job %s %s:%s %s (was %s)", job.id, job.kind, job.subject_id, outcome, job.state
+            "job %s %s:%s %s (was %s)",
+            job.id,
+            job.kind,
+            job.subject_id,
+            outcome,
+            job.state,
+            extra=job_fields(job),
         )
     job.state = JobState.QUEUED
     job.queued_at = now

@@ -1,0 +1,154 @@
+"""GET /metrics for Prometheus: job and domain figures read from the database at each scrape.
+
+Reading them from the database makes them right however many web and worker processes (or
+machines) there are. Request latency is the one figure kept in this process's memory.
+"""
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from celery import Celery
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from sqlalchemy import case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.database import utcnow
+from app.devices.models import Device
+from app.extensions import db
+from app.polls.models import Option, Poll
+from app.scheduling.broker import queue_depth
+from app.scheduling.models import PENDING, Job
+
+blp = Blueprint("metrics", __name__)
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+REQUEST_SECONDS = Histogram(
+    "punctual_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route (this process only).",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+
+
+def seconds_late() -> ColumnElement[float]:
+    """started_at - due_at in seconds, in the dialect's own date arithmetic."""
+    if db.engine.dialect.name == "postgresql":
+        return func.extract("epoch", Job.started_at - Job.due_at)
+    return (func.julianday(Job.started_at) - func.julianday(Job.due_at)) * 86400.0
+
+
+class DatabaseCollector:
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.jobs()
+        yield self.lateness()
+        yield self.promoter_lag()
+        yield from self.domain()
+        yield self.queue_depth()
+
+    def jobs(self) -> Metric:
+        family = GaugeMetricFamily(
+            "punctual_jobs", "Jobs by kind and state.", labels=["kind", "state"]
+        )
+        rows = db.session.execute(
+            select(Job.kind, Job.state, func.count(Job.id)).group_by(Job.kind, Job.state)
+        )
+        for kind, state, count in rows:
+            family.add_metric([kind, state], count)
+        return family
+
+    def lateness(self) -> Metric:
+        late = seconds_late()
+        columns: list[Any] = [
+            func.sum(case((late <= bound, 1), else_=0)) for bound in LATENESS_BUCKETS
+        ]
+        row = db.session.execute(
+            select(*columns, func.count(Job.id), func.coalesce(func.sum(late), 0.0)).where(
+                Job.started_at.is_not(None)
+            )
+        ).one()
+        *cumulative, count, total = row
+        buckets = [(str(b), int(c or 0)) for b, c in zip(LATENESS_BUCKETS, cumulative, strict=True)]
+        family = HistogramMetricFamily(
+            "punctual_job_lateness_seconds", "Seconds from a job's due time to its start."
+        )
+        family.add_metric([], [*buckets, ("+Inf", int(count))], float(total))
+        return family
+
+    def promoter_lag(self) -> Metric:
+        oldest = db.session.execute(
+            select(func.min(Job.due_at)).where(Job.state.in_(PENDING), Job.due_at <= utcnow())
+        ).scalar_one()
+        lag = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        return GaugeMetricFamily(
+            "punctual_promoter_lag_seconds",
+            "How long the most overdue job that has not started has been due (0 if none).",
+            value=lag,
+        )
+
+    def domain(self) -> Iterator[Metric]:
+        now = utcnow()
+        open_polls = db.session.execute(
+            select(func.count(Poll.id)).where(Poll.closed_at.is_(None), Poll.close_date > now)
+        ).scalar_one()
+        all_polls = db.session.execute(select(func.count(Poll.id))).scalar_one()
+        polls = GaugeMetricFamily("punctual_polls", "Polls by status.", labels=["status"])
+        polls.add_metric(["open"], open_polls)
+        polls.add_metric(["closed"], all_polls - open_polls)
+        yield polls
+        votes = db.session.execute(select(func.coalesce(func.sum(Option.votes), 0))).scalar_one()
+        yield GaugeMetricFamily("punctual_votes", "Votes cast in all polls.", value=votes)
+        offline_after = current_app.config["DEVICE_OFFLINE_AFTER"]
+        online = db.session.execute(
+            select(func.count(Device.id)).where(
+                Device.last_seen_at.is_not(None), Device.consecutive_failures < offline_after
+            )
+        ).scalar_one()
+        total = db.session.execute(select(func.count(Device.id))).scalar_one()
+        devices = GaugeMetricFamily("punctual_devices", "Devices by state.", labels=["state"])
+        devices.add_metric(["online"], online)
+        devices.add_metric(["offline"], total - online)
+        yield devices
+
+    def queue_depth(self) -> Metric:
+        family = GaugeMetricFamily(
+            "punctual_queue_depth", "Messages waiting in a broker queue.", labels=["queue"]
+        )
+        queue = self.celery.conf.task_default_queue
+        # An unreachable broker: /healthz says so; the other metrics still report.
+        with contextlib.suppress(Exception):
+            family.add_metric([queue], queue_depth(self.celery, queue))
+        return family
+
+
+@blp.get("/metrics")
+def metrics() -> Response:
+    """Expose the metrics in Prometheus's text format."""
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(current_app.extensions["celery"]))
+    body = generate_latest(registry) + generate_latest(REGISTRY)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def observe(response: Response) -> Response:
+    if request.url_rule is not None and "metrics_started" in g:
+        REQUEST_SECONDS.labels(
+            request.method, request.url_rule.rule, str(response.status_code)
+        ).observe(time.perf_counter() - g.metrics_started)
+    return response
+
+
+def register_metrics(app: Flask) -> None:
+    app.register_blueprint(blp)
+    app.before_request(start_timer)
+    app.after_request(observe)
