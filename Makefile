@@ -6,7 +6,7 @@ SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql chromium fonts-liberation
 FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
 	$(wildcard frontend/vite.config.*) $(shell find frontend/src -type f)
 
-.PHONY: help run test lint format migrate system-deps clean frontend
+.PHONY: help run test lint format migrate system-deps clean frontend bench bench-smoke
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,12 +32,19 @@ run: $(VENV)/.runtime frontend  ## Start web + worker + beat on SQLite and a ser
 test: system-deps lint frontend  ## Install what the tests need, start RabbitMQ + PostgreSQL, run everything
 	cd frontend && { [ -d node_modules ] || npm ci; } && npm run lint && npm test
 	$(BIN)/pytest
+	$(BIN)/python -m bench.run --smoke
 
 frontend: frontend/dist/index.html  ## Build the React UI into frontend/dist (when its sources changed)
 
 frontend/dist/index.html: $(FRONTEND_SOURCES)
 	cd frontend && npm ci && npm run build
 	touch $@
+
+bench: system-deps  ## Punctual against the tutorial recipe: prints a table, writes bench/results/
+	$(BIN)/python -m bench.run
+
+bench-smoke: system-deps  ## The benchmarks at tiny sizes (part of make test), so they cannot rot
+	$(BIN)/python -m bench.run --smoke
 
 system-deps: $(VENV)/.dev
 	scripts/install-test-deps.sh $(SYSTEM_TEST_PACKAGES)

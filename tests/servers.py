@@ -551,6 +551,10 @@ class RabbitMQServer:
             self._proc = None
         _running_rabbits.discard(self)
 
+    def beam_pid(self) -> int | None:
+        """The node's Erlang VM process, if it runs."""
+        return self._beam_pid()
+
     def version(self) -> str:
         """RabbitMQ version, e.g. ``3.10.8``."""
         return self._ctl("version").strip()
@@ -569,3 +573,21 @@ class RabbitMQServer:
         depth = self.queue_depth(queue)
         self._ctl("purge_queue", "-p", "/", queue)
         return depth
+
+    def queue_counts(self, queue: str) -> tuple[int, int]:
+        """(ready, unacknowledged) messages of ``queue``; (0, 0) if it does not exist."""
+        out = self._ctl(
+            "list_queues",
+            "-p",
+            "/",
+            "-q",
+            "--no-table-headers",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        )
+        for line in out.splitlines():
+            name, ready, unacked = line.rsplit("\t", 2)
+            if name == queue:
+                return int(ready), int(unacked)
+        return 0, 0

@@ -23,8 +23,9 @@ from tests.helpers import FACTS
 from tests.servers import PostgresServer, RabbitMQServer, stop_epmd
 
 CONSUMER_TIMEOUT_MS = 5000
-SUCCEEDED = re.compile(r"job (\d+) \S+ succeeded")
-STARTED = re.compile(r"job (\d+) \S+ started")
+# "job 7 poll.close:3 succeeded ...", not "job 7 is succeeded: duplicate message ignored".
+SUCCEEDED = re.compile(r"job (\d+) [\w.]+:\d+ succeeded")
+STARTED = re.compile(r"job (\d+) [\w.]+:\d+ started")
 
 
 @pytest.fixture(scope="module")
