@@ -65,3 +65,13 @@ def test_missing_forged_and_expired_tokens_are_401(client: FlaskClient, app: Fla
     response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert "expired" in response.get_json()["message"]
+
+
+def test_passwords_never_reach_the_logs(client: FlaskClient, caplog) -> None:
+    caplog.set_level("DEBUG")
+    client.post("/api/auth/register", json=CREDENTIALS)
+    client.post("/api/auth/token", json=CREDENTIALS)
+    client.post("/api/auth/token", json={**CREDENTIALS, "password": "a wrong password"})
+    assert caplog.records, "requests are logged"
+    assert CREDENTIALS["password"] not in caplog.text
+    assert "a wrong password" not in caplog.text

@@ -1,8 +1,7 @@
-"""Faults inflicted on real processes: a RabbitMQ and a PostgreSQL of this module's own.
+"""Faults inflicted on real processes: a RabbitMQ and a PostgreSQL of these tests' own.
 
-Stopping, killing and purging them cannot disturb the rest of the suite. RabbitMQ runs with a
-`consumer_timeout` of 5 s (checked every second), so any delivery held for longer than that
-closes the channel: the failure the scheduling horizon (3 s in the tests) exists to avoid.
+Stopping, killing and purging them cannot disturb the rest of the suite. The consumer_timeout
+tests get a RabbitMQ of their own with a 5 s timeout (see test_consumer_timeout.py).
 """
 
 import os
@@ -15,31 +14,22 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from app import create_app
-from app.extensions import db
 from tests import processes
-from tests.conftest import Stack
+from tests.conftest import Stack, app_on
 from tests.helpers import FACTS
 from tests.servers import PostgresServer, RabbitMQServer, stop_epmd
 
-CONSUMER_TIMEOUT_MS = 5000
 # "job 7 poll.close:3 succeeded ...", not "job 7 is succeeded: duplicate message ignored".
 SUCCEEDED = re.compile(r"job (\d+) [\w.]+:\d+ succeeded")
 STARTED = re.compile(r"job (\d+) [\w.]+:\d+ started")
 
 
-@pytest.fixture(scope="module")
-def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    folder = tmp_path_factory.mktemp("faults")
-    rabbitmq = RabbitMQServer(
-        folder / "rabbitmq",
-        conf=f"consumer_timeout = {CONSUMER_TIMEOUT_MS}",
-        advanced_config="[{rabbit, [{channel_tick_interval, 1000}]}].",
-    )
+def start_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> Stack:
+    rabbitmq = RabbitMQServer(folder / "rabbitmq", conf=rabbitmq_conf, advanced_config=advanced)
     postgres = PostgresServer(folder / "postgres")
     rabbitmq.start()
     postgres.start()
-    stack = Stack("faults", folder, postgres.url, rabbitmq.url, rabbitmq, postgres)
+    stack = Stack(folder.name, folder, postgres.url, rabbitmq.url, rabbitmq, postgres)
     subprocess.run(
         [str(Path(processes.CELERY).parent / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=processes.ROOT,
@@ -47,22 +37,25 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         check=True,
         capture_output=True,
     )
-    yield stack
-    rabbitmq.stop()
-    postgres.stop()
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.rabbitmq.stop()
+    stack.postgres.stop()
     stop_epmd()
+
+
+@pytest.fixture(scope="module")
+def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = start_stack(tmp_path_factory.mktemp("faults"))
+    yield stack
+    stop_stack(stack)
 
 
 @pytest.fixture
 def app(fault_stack: Stack) -> Iterator[Flask]:
-    app = create_app(fault_stack.config())
-    yield app
-    with app.app_context():
-        db.session.rollback()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        db.engine.dispose()
+    yield from app_on(fault_stack)
 
 
 class Fleet:

@@ -7,7 +7,7 @@ from flask import Flask
 
 from tests.conftest import Stack
 from tests.factories import create_poll, user_headers
-from tests.faults.conftest import CONSUMER_TIMEOUT_MS, Fleet
+from tests.faults.conftest import Fleet
 from tests.faults.polls import assert_exactly_once, lateness, make_polls, wait_all_closed
 
 OUTAGE = 6.0
@@ -78,21 +78,3 @@ def test_two_workers_two_promoters_a_thousand_polls_at_once(
     closed = wait_all_closed(app, poll_ids, timeout=120)
     counts = assert_exactly_once(closed, fleet)
     report(f"created 1000 in {created_in:.1f} s; {counts}, lateness {lateness(closed)}")
-
-
-def test_etas_beyond_consumer_timeout_never_hit_it(
-    app: Flask, fleet: Fleet, report: Callable[[str], None]
-) -> None:
-    worker = fleet.worker()
-    fleet.beat()
-    seconds = 3 * CONSUMER_TIMEOUT_MS / 1000
-    poll_ids = make_polls(app, [seconds + i * 0.1 for i in range(10)])
-
-    closed = wait_all_closed(app, poll_ids, timeout=seconds + 30)
-    counts = assert_exactly_once(closed, fleet)
-    assert "PRECONDITION_FAILED" not in worker.log()
-    assert "Unrecoverable error" not in worker.log()
-    report(
-        f"consumer_timeout {CONSUMER_TIMEOUT_MS} ms, polls due in {seconds:.0f} s: {counts}, "
-        f"no channel error, lateness {lateness(closed)}"
-    )

@@ -1,17 +1,62 @@
-"""The tutorial recipe under the same consumer_timeout that Punctual's polls pass under."""
+"""RabbitMQ with a consumer_timeout of 5 s (checked every second): Punctual's polls due well
+beyond it close once with no channel error, while the tutorial recipe's worker dies of it.
+
+A delivery held unacknowledged longer than consumer_timeout closes the channel, and Celery's
+worker exits. Punctual's worker holds a message for the horizon (3 s here) plus however long its
+local backlog takes to drain: keep SCHEDULER_HORIZON plus the worst drain well under the
+broker's consumer_timeout (30 min by default; the horizon defaults to 5 min).
+"""
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from tests import processes
-from tests.conftest import Stack
-from tests.faults.conftest import CONSUMER_TIMEOUT_MS
+from tests.conftest import Stack, app_on
+from tests.faults.conftest import Fleet, start_stack, stop_stack
+from tests.faults.polls import assert_exactly_once, lateness, make_polls, wait_all_closed
 from tests.helpers import wait_for
+
+CONSUMER_TIMEOUT_MS = 5000
+
+
+@pytest.fixture(scope="module")
+def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = start_stack(
+        tmp_path_factory.mktemp("short-timeout"),
+        rabbitmq_conf=f"consumer_timeout = {CONSUMER_TIMEOUT_MS}",
+        advanced="[{rabbit, [{channel_tick_interval, 1000}]}].",
+    )
+    yield stack
+    stop_stack(stack)
+
+
+@pytest.fixture
+def app(fault_stack: Stack) -> Iterator[Flask]:
+    yield from app_on(fault_stack)
+
+
+def test_etas_beyond_consumer_timeout_never_hit_it(
+    app: Flask, fleet: Fleet, report: Callable[[str], None]
+) -> None:
+    worker = fleet.worker()
+    fleet.beat()
+    seconds = 3 * CONSUMER_TIMEOUT_MS / 1000
+    poll_ids = make_polls(app, [seconds + i * 0.1 for i in range(10)])
+
+    closed = wait_all_closed(app, poll_ids, timeout=seconds + 30)
+    counts = assert_exactly_once(closed, fleet)
+    assert "PRECONDITION_FAILED" not in worker.log()
+    assert "Unrecoverable error" not in worker.log()
+    report(
+        f"consumer_timeout {CONSUMER_TIMEOUT_MS} ms, polls due in {seconds:.0f} s: {counts}, "
+        f"no channel error, lateness {lateness(closed)}"
+    )
 
 
 @pytest.mark.baseline
