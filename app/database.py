@@ -1,12 +1,13 @@
 """Database helpers shared by every domain: UTC datetimes and SQLite settings."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, event
+from sqlalchemy import DateTime, Engine, event, select
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter, Map
 
+T = TypeVar("T")
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL's is 32-bit)
 
 
@@ -79,3 +80,14 @@ class IdConverter(IntegerConverter):
 
 def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
     return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def locked(model: type[T], row_id: int) -> T | None:
+    """The row with this id, locked until the transaction ends, as it is now in the database.
+
+    FOR UPDATE on PostgreSQL; on SQLite every transaction already holds the write lock.
+    """
+    from app.extensions import db  # app.extensions imports this module
+
+    query = select(model).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
+    return db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()

@@ -325,8 +325,9 @@ def long_etas(folder: Path, n: int) -> list[dict[str, Any]]:
 
         queue, executions = "tutorial_long", folder / "tutorial-long.log"
         crashes = 0
-        publish_tutorial(rabbitmq.url, queue, due)
-        deadline = time.monotonic() + 60
+        # Fresh dates: Punctual's run used up the first ones.
+        publish_tutorial(rabbitmq.url, queue, [now() + timedelta(seconds=30) for _ in range(n)])
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # a supervisor restarting the worker
             worker = tutorial_worker(rabbitmq.url, folder, queue, executions)
             harness.wait_until(lambda w=worker: w.proc.poll() is not None, timeout=15)
@@ -360,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: the benchmarks run")
     parser.add_argument("--sizes", default="10000,100000", help="pending polls for benchmark 1")
     parser.add_argument("--lateness", type=int, default=1000, help="polls due in one window")
+    parser.add_argument("--only", help="comma-separated: memory,lateness,long")
     args = parser.parse_args(argv)
     sizes = [200] if args.smoke else [int(s) for s in args.sizes.split(",")]
     n_late, trivial = (50, 200) if args.smoke else (args.lateness, 10_000)
@@ -374,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             [("lateness", lambda: lateness(folder / "lateness", n_late, trivial, *timing))],
             [] if args.smoke else [("long", lambda: long_etas(folder / "long", 20))],
         ):
+            if args.only and name not in args.only.split(","):
+                continue
             (folder / name).mkdir()
             began = time.monotonic()
             rows.extend(run())

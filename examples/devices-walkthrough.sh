@@ -7,13 +7,7 @@ BASE=${1:-http://127.0.0.1:5000}
 USER_NAME="iot$RANDOM"
 JSON='Content-Type: application/json'
 
-field() {
-  python3 -c 'import json, sys
-value = json.load(sys.stdin)
-for key in sys.argv[1].split("."):
-    value = value[int(key) if key.isdigit() else key]
-print(value)' "$1"
-}
+. "$(dirname "$0")/lib.sh"
 say() { printf '\n$ %s\n' "$*"; }
 
 curl -sS -X POST "$BASE/api/auth/register" -H "$JSON" \

@@ -6,14 +6,7 @@ set -euo pipefail
 BASE=${1:-http://127.0.0.1:5000}
 USER_NAME="walker$RANDOM"
 
-# field PATH: print one value of the JSON on stdin, e.g. `field options.1.id`
-field() {
-  python3 -c 'import json, sys
-value = json.load(sys.stdin)
-for key in sys.argv[1].split("."):
-    value = value[int(key) if key.isdigit() else key]
-print(value)' "$1"
-}
+. "$(dirname "$0")/lib.sh"
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 say "curl -X POST $BASE/api/auth/register  {username, password}"

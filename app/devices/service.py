@@ -11,7 +11,7 @@ from flask_smorest import abort
 from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.database import utcnow
+from app.database import locked, utcnow
 from app.devices.models import (
     AttributeReading,
     Command,
@@ -84,8 +84,7 @@ def devices_query(*, owner_id: int, location: str | None, online: bool | None) -
 
 
 def get_device(*, device_id: int, user_id: int, lock: bool = False) -> Device:
-    query = select(Device).where(Device.id == device_id)
-    device = db.session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    device = locked(Device, device_id) if lock else db.session.get(Device, device_id)
     if device is None:
         abort(404, message=f"Device {device_id} does not exist.")
     if device.owner_id != user_id:
@@ -298,9 +297,7 @@ def next_slot(*, due_at: datetime, step: timedelta, now: datetime) -> datetime:
 
 def run_poll(job: Job, outcome: PollOutcome | None) -> None:
     """The device.poll job: record the outcome and schedule the next poll on the grid."""
-    device = db.session.execute(
-        select(Device).where(Device.id == job.subject_id).with_for_update()
-    ).scalar_one_or_none()
+    device = locked(Device, job.subject_id)
     if device is None or outcome is None:
         return
     record(device, outcome)
@@ -346,9 +343,7 @@ def run_command(job: Job, _: None) -> None:
     command = db.session.get(Command, job.subject_id)
     if command is None:
         return
-    device = db.session.execute(
-        select(Device).where(Device.id == command.device_id).with_for_update()
-    ).scalar_one_or_none()
+    device = locked(Device, command.device_id)
     if device is None:
         return
     device.commanded_on = command.is_on
@@ -389,9 +384,7 @@ def start_refresh(*, owner_id: int, location: str) -> LocationRefresh:
 def poll_for_refresh(*, device_id: int, refresh_id: int) -> None:
     """Poll one device for a location refresh (outside its schedule) and count it done."""
     outcome = fetch(device_id)
-    device = db.session.execute(
-        select(Device).where(Device.id == device_id).with_for_update()
-    ).scalar_one_or_none()
+    device = locked(Device, device_id)
     if device is not None and outcome is not None:
         record(device, outcome)
     db.session.execute(
@@ -404,9 +397,7 @@ def poll_for_refresh(*, device_id: int, refresh_id: int) -> None:
 
 def summarise(*, refresh_id: int) -> None:
     """Store the location's summary: devices online, mean of each attribute's latest value."""
-    refresh = db.session.execute(
-        select(LocationRefresh).where(LocationRefresh.id == refresh_id).with_for_update()
-    ).scalar_one_or_none()
+    refresh = locked(LocationRefresh, refresh_id)
     if refresh is None or refresh.finished_at is not None:
         return
     devices = (

@@ -6,7 +6,7 @@ from flask_smorest import abort
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.database import utcnow
+from app.database import locked, utcnow
 from app.extensions import db
 from app.polls.models import Option, Poll, Vote
 from app.scheduling import service as scheduling
@@ -63,9 +63,7 @@ def with_my_votes(polls: Sequence[Poll], *, user_id: int | None) -> Sequence[Pol
 
 
 def _lock_own_open_poll(*, poll_id: int, user_id: int) -> Poll:
-    poll = db.session.execute(
-        select(Poll).where(Poll.id == poll_id).with_for_update()
-    ).scalar_one_or_none()
+    poll = locked(Poll, poll_id)
     if poll is None:
         abort(404, message=f"Poll {poll_id} does not exist.")
     if poll.owner_id != user_id:
@@ -144,9 +142,7 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
 
 
 def close(*, poll_id: int) -> None:
-    poll = db.session.execute(
-        select(Poll).where(Poll.id == poll_id).with_for_update()
-    ).scalar_one_or_none()
+    poll = locked(Poll, poll_id)
     if poll is None or poll.closed_at is not None:
         return
     poll.closed_at = utcnow()
@@ -154,9 +150,7 @@ def close(*, poll_id: int) -> None:
 
 
 def compute_results(*, poll_id: int) -> None:
-    poll = db.session.execute(
-        select(Poll).where(Poll.id == poll_id).with_for_update()
-    ).scalar_one_or_none()
+    poll = locked(Poll, poll_id)
     if poll is None:
         return
     poll.results = tally(poll.options)

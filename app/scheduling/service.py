@@ -15,7 +15,7 @@ from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.database import utcnow
+from app.database import locked, utcnow
 from app.extensions import db
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import FINISHED, PENDING, Job, JobState, new_token
@@ -203,15 +203,6 @@ def _unqueue(unsent: dict[int, tuple[str, datetime]]) -> None:
 # --- running a job ---------------------------------------------------------------------------
 
 
-def _lock(job_id: int) -> Job | None:
-    return db.session.execute(
-        select(Job)
-        .where(Job.id == job_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
 def run(*, job_id: int, token: str) -> None:
     """Run a job once, however many times its message is delivered."""
     claimed = _claim(job_id=job_id, token=token)
@@ -224,7 +215,7 @@ def run(*, job_id: int, token: str) -> None:
         if spec.prepare is not None:
             prepared = (spec.prepare(subject_id),)
             db.session.rollback()  # end its reads: the slow part held no lock
-        job = _lock(job_id)
+        job = locked(Job, job_id)
         if job is None or job.token != token or job.state != JobState.RUNNING:
             db.session.rollback()
             log.info("job %s changed while it started; not running it", job_id)
@@ -261,7 +252,7 @@ def run(*, job_id: int, token: str) -> None:
 
 def _claim(*, job_id: int, token: str) -> tuple[str, int] | None:
     """Mark the job running, in a transaction of its own so that the start is visible."""
-    job = _lock(job_id)
+    job = locked(Job, job_id)
     now = utcnow()
     if job is None or job.token != token:
         db.session.rollback()
@@ -311,7 +302,7 @@ def _claim(*, job_id: int, token: str) -> tuple[str, int] | None:
 
 
 def _record_failure(*, job_id: int, token: str, error: Exception) -> None:
-    job = _lock(job_id)
+    job = locked(Job, job_id)
     if job is None or job.token != token or job.state != JobState.RUNNING:
         db.session.rollback()
         return
@@ -453,9 +444,7 @@ def jobs_query(
 
 
 def cancel_job(*, job_id: int, user_id: int) -> Job:
-    job = db.session.execute(
-        select(Job).where(Job.id == job_id).with_for_update()
-    ).scalar_one_or_none()
+    job = locked(Job, job_id)
     if job is None:
         abort(404, message=f"Job {job_id} does not exist.")
     if job.owner_id != user_id:
