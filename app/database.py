@@ -91,3 +91,19 @@ def locked(model: type[T], row_id: int) -> T | None:
 
     query = select(model).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
     return db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def add_unique(row: T, *, conflict: str) -> T:
+    """Add a row and flush it; if it breaks a unique constraint, roll back and answer 409."""
+    from flask_smorest import abort
+    from sqlalchemy.exc import IntegrityError
+
+    from app.extensions import db  # app.extensions imports this module
+
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        abort(409, message=conflict)
+    return row

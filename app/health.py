@@ -49,19 +49,21 @@ def check_migrations() -> str | None:
     return None
 
 
+def report(failures: dict[str, str | None], good: str, bad: str) -> tuple[dict, int]:
+    """200 with `good` if every part answered, else 503 with `bad`; each part's error named."""
+    checks = {part: ("ok" if error is None else error) for part, error in failures.items()}
+    passed = all(error is None for error in failures.values())
+    return {"status": good if passed else bad, "checks": checks}, 200 if passed else 503
+
+
 @blp.get("/healthz")
 def healthz() -> tuple[dict, int]:
     """Report whether the database and the broker answer."""
-    failures = {"database": check_database(), "broker": check_broker()}
-    checks = {part: ("ok" if error is None else error) for part, error in failures.items()}
-    healthy = all(error is None for error in failures.values())
-    return {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503
+    return report({"database": check_database(), "broker": check_broker()}, "ok", "unavailable")
 
 
 @blp.get("/readyz")
 def readyz() -> tuple[dict, int]:
     """Report whether this process can take traffic: schema migrated, broker reachable."""
-    failures = {"migrations": check_migrations(), "broker": check_broker()}
-    checks = {part: ("ok" if error is None else error) for part, error in failures.items()}
-    ready = all(error is None for error in failures.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    checks = {"migrations": check_migrations(), "broker": check_broker()}
+    return report(checks, "ready", "not ready")

@@ -6,11 +6,10 @@ from typing import Any
 from flask import current_app, g, request
 from flask_smorest import abort
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.models import User
-from app.database import utcnow
+from app.database import add_unique, utcnow
 from app.extensions import db
 
 # A real hash to compare against for unknown users, so a wrong username costs as long as a
@@ -24,12 +23,8 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def register(*, username: str, password: str) -> User:
     user = User(username=username.lower(), password_hash=generate_password_hash(password))
-    db.session.add(user)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        abort(409, message=f"The username {username!r} is taken.")
+    add_unique(user, conflict=f"The username {username!r} is taken.")
+    db.session.commit()
     return user
 
 

@@ -9,9 +9,8 @@ from typing import Any
 from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import Select, and_, func, select, update
-from sqlalchemy.exc import IntegrityError
 
-from app.database import locked, utcnow
+from app.database import add_unique, locked, utcnow
 from app.devices.models import (
     AttributeReading,
     Command,
@@ -57,12 +56,9 @@ def register_device(
         interval=interval,
         paused=paused,
     )
-    db.session.add(device)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        abort(409, message=f"A {vendor} device with vendor id {vendor_id!r} is registered already.")
+    add_unique(
+        device, conflict=f"A {vendor} device with vendor id {vendor_id!r} is registered already."
+    )
     if not paused:
         # Someone is waiting to see it answer: the first poll is not held back.
         _schedule_poll(device, due_at=utcnow(), deferrable=False)

@@ -4,9 +4,8 @@ from typing import Any
 
 from flask_smorest import abort
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 
-from app.database import locked, utcnow
+from app.database import add_unique, locked, utcnow
 from app.extensions import db
 from app.polls.models import Option, Poll, Vote
 from app.scheduling import service as scheduling
@@ -126,13 +125,10 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
             message="Some fields are invalid: option_id",
             errors={"option_id": [f"Poll {poll_id} has no option {option_id}."]},
         )
-    vote = Vote(poll_id=poll_id, option_id=option_id, user_id=user_id)
-    db.session.add(vote)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        abort(409, message=f"You have already voted in poll {poll_id}.")
+    vote = add_unique(
+        Vote(poll_id=poll_id, option_id=option_id, user_id=user_id),
+        conflict=f"You have already voted in poll {poll_id}.",
+    )
     db.session.execute(update(Option).where(Option.id == option_id).values(votes=Option.votes + 1))
     db.session.commit()
     return vote
