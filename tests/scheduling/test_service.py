@@ -1,22 +1,26 @@
-"""The job engine's rules, run in-process against the stack's real database.
+"""The job engine's rules, run in-process against the stack's kind of database.
 
-Jobs here are due far beyond the horizon or have publishing captured, so the session's worker
-never sees them: each test calls the runner itself, as a delivery would.
+Each test gets a database of its own (the session's worker and promoter work on the shared
+one) and publishing is captured: each test calls the runner and the promoter itself.
 """
 
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from app import create_app
 from app.database import utcnow
 from app.extensions import db
 from app.scheduling import service
 from app.scheduling.models import Job, JobState
 from app.scheduling.registry import handler
+from tests.conftest import Stack
 
 calls: Counter[int] = Counter()
 failures_left: Counter[int] = Counter()
@@ -33,6 +37,22 @@ def flaky(job: Job) -> None:
         failures_left[job.subject_id] -= 1
         raise RuntimeError("vendor said no")
     calls[job.subject_id] += 1
+
+
+@pytest.fixture
+def app(migrated: Stack, tmp_path: Path) -> Iterator[Flask]:
+    """An app on a fresh, private database of the stack's kind, so no other promoter races."""
+    if migrated.postgres is not None:
+        url = migrated.postgres.create_database(f"engine_{uuid.uuid4().hex[:12]}")
+    else:
+        url = f"sqlite:///{tmp_path / 'engine.db'}"
+    app = create_app({**migrated.config(), "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture
