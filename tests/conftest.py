@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,22 @@ def app_on(stack: Stack) -> Iterator[Flask]:
 @pytest.fixture
 def app(migrated: Stack) -> Iterator[Flask]:
     yield from app_on(migrated)
+
+
+@pytest.fixture
+def private_app(migrated: Stack, tmp_path: Path) -> Iterator[Flask]:
+    """An app on a fresh database of the stack's kind that no worker or promoter works on."""
+    if migrated.postgres is not None:
+        url = migrated.postgres.create_database(f"private_{uuid.uuid4().hex[:12]}")
+    else:
+        url = f"sqlite:///{tmp_path / 'private.db'}"
+    app = create_app({**migrated.config(), "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

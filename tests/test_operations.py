@@ -69,7 +69,9 @@ def test_json_log_lines_carry_request_and_job_fields(app: Flask) -> None:
     assert len(line["request_id"]) == 32
 
 
-def test_jobs_cli(app: Flask) -> None:
+def test_jobs_cli(private_app: Flask) -> None:
+    # A private database: no worker may claim the requeued job before it is checked.
+    app = private_app
     runner = app.test_cli_runner()
     with app.app_context():
         job = scheduling.schedule(

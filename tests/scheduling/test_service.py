@@ -5,22 +5,18 @@ one) and publishing is captured: each test calls the runner and the promoter its
 """
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from app import create_app
 from app.database import utcnow
 from app.extensions import db
 from app.scheduling import service
 from app.scheduling.models import Job, JobState
 from app.scheduling.registry import handler
-from tests.conftest import Stack
 
 calls: Counter[int] = Counter()
 failures_left: Counter[int] = Counter()
@@ -40,19 +36,8 @@ def flaky(job: Job) -> None:
 
 
 @pytest.fixture
-def app(migrated: Stack, tmp_path: Path) -> Iterator[Flask]:
-    """An app on a fresh, private database of the stack's kind, so no other promoter races."""
-    if migrated.postgres is not None:
-        url = migrated.postgres.create_database(f"engine_{uuid.uuid4().hex[:12]}")
-    else:
-        url = f"sqlite:///{tmp_path / 'engine.db'}"
-    app = create_app({**migrated.config(), "SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def app(private_app: Flask) -> Flask:
+    return private_app
 
 
 @pytest.fixture
