@@ -83,7 +83,7 @@ def percentiles(values: Iterable[float]) -> dict[str, float]:
     data = sorted(values)
     if not data:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
-    cuts = statistics.quantiles(data, n=100) if len(data) > 1 else data * 99
+    cuts = statistics.quantiles(data, n=100, method="inclusive") if len(data) > 1 else data * 99
     return {
         "p50": round(statistics.median(data), 4),
         "p95": round(cuts[94], 4),
@@ -102,18 +102,31 @@ def wait_until(condition: Any, timeout: float, interval: float = 0.5) -> bool:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
-    print(" | ".join(c.ljust(widths[c]) for c in columns))
-    print("-+-".join("-" * widths[c] for c in columns))
+    """One table per kind of row (rows with the same columns), in the order they came."""
+    kinds: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        print(" | ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+        kinds.setdefault(tuple(row), []).append(row)
+    for columns, group in kinds.items():
+        widths = {c: max(len(c), *(len(str(row[c])) for row in group)) for c in columns}
+        print()
+        print(" | ".join(c.ljust(widths[c]) for c in columns))
+        print("-+-".join("-" * widths[c] for c in columns))
+        for row in group:
+            print(" | ".join(str(row[c]).ljust(widths[c]) for c in columns))
+    print()
 
 
-def save(name: str, rows: list[dict[str, Any]], machine: dict[str, Any]) -> Path:
+def save(
+    name: str,
+    rows: list[dict[str, Any]],
+    series: dict[str, list[float]],
+    machine: dict[str, Any],
+) -> Path:
+    """The table's rows, and the raw samples behind them (for the plots), as JSON."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2, default=str))
+    document = {"machine": machine, "rows": rows, "series": series}
+    path.write_text(json.dumps(document, indent=1, default=str))
     return path
 
 

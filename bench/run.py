@@ -12,6 +12,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -21,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, insert, select, text
 
-from bench import harness
+from bench import harness, plots
 from tests import processes
 
 TUTORIAL_ARGS = ["-A", "bench.tutorial_recipe", "worker", "--loglevel=INFO", "--concurrency=2"]
@@ -101,31 +102,72 @@ def punctual_processes(
     return started
 
 
-def tutorial_worker(broker_url: str, folder: Path, queue: str, log: Path) -> processes.Process:
-    env = {"CELERY_BROKER_URL": broker_url, "TUTORIAL_LOG": str(log)}
+def tutorial_worker(
+    broker_url: str,
+    folder: Path,
+    queue: str,
+    log: Path,
+    prefetch_multiplier: int = 4,
+    database_url: str = "",
+) -> processes.Process:
+    env = {
+        "CELERY_BROKER_URL": broker_url,
+        "TUTORIAL_LOG": str(log),
+        "TUTORIAL_PREFETCH_MULTIPLIER": str(prefetch_multiplier),
+        "TUTORIAL_DATABASE_URL": database_url,
+    }
     args = [processes.CELERY, *TUTORIAL_ARGS, "-Q", queue, f"--hostname={queue}@%h"]
     return processes.Process(queue, args, env, folder, ready=" ready.").start()
 
 
-def publish_tutorial(broker_url: str, queue: str, etas: list[datetime]) -> float:
-    """apply_async(eta=...) for each poll, from one process, as the tutorial's web app does."""
-    script = (
-        "import sys, json; from datetime import datetime; "
-        "from bench.tutorial_recipe import close_poll; "
-        "etas = json.load(sys.stdin); "
-        f"[close_poll.apply_async((i,), eta=datetime.fromisoformat(e), queue='{queue}') "
-        "for i, e in enumerate(etas)]"
-    )
+PUBLISH = """
+import sys, json
+from datetime import datetime
+from bench.tutorial_recipe import close_poll
+first, etas = json.load(sys.stdin)
+for i, eta in enumerate(etas, start=first):
+    close_poll.apply_async((i,), eta=datetime.fromisoformat(eta), queue=sys.argv[1])
+"""
+
+
+def publish_tutorial(
+    rabbitmq: Any, queue: str, etas: list[datetime], publishers: int = 1, stall: float = 60
+) -> tuple[float, str]:
+    """apply_async(eta=...) for each poll, as the tutorial's web app does, from `publishers`
+    processes side by side (one per web worker).
+
+    Returns the seconds it took and "" or, if the queue stopped growing for `stall` seconds
+    (RabbitMQ blocks publishers while a memory or disk alarm is on), why it gave up.
+    """
+    share = -(-len(etas) // publishers)
     started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps([e.isoformat() for e in etas]),
-        text=True,
-        cwd=harness.ROOT,
-        env={**os.environ, "CELERY_BROKER_URL": broker_url},
-        check=True,
-    )
-    return time.monotonic() - started
+    running = []
+    for first in range(0, len(etas), share):
+        process = subprocess.Popen(
+            [sys.executable, "-c", PUBLISH, queue],
+            stdin=subprocess.PIPE,
+            text=True,
+            cwd=harness.ROOT,
+            env={**os.environ, "CELERY_BROKER_URL": rabbitmq.url},
+        )
+        chunk = [e.isoformat() for e in etas[first : first + share]]
+        process.stdin.write(json.dumps([first, chunk]))
+        process.stdin.close()
+        running.append(process)
+    depth, grew_at = -1, time.monotonic()
+    while any(process.poll() is None for process in running):
+        time.sleep(2)
+        now_depth = sum(rabbitmq.queue_counts(queue))
+        if now_depth > depth:
+            depth, grew_at = now_depth, time.monotonic()
+        elif time.monotonic() - grew_at > stall:
+            for process in running:
+                process.kill()
+            alarms = rabbitmq.alarms()
+            return time.monotonic() - started, f"publishing blocked at {depth}; alarms {alarms}"
+    if any(process.returncode != 0 for process in running):
+        raise RuntimeError("publishing the tutorial's messages failed")
+    return time.monotonic() - started, ""
 
 
 def stop_all(started: list[processes.Process]) -> None:
@@ -162,128 +204,188 @@ def pending_memory(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
             )
             stop_all(started)
 
-            queue = f"tutorial_{n}"
-            worker = tutorial_worker(rabbitmq.url, folder, queue, folder / f"{queue}.log")
-            idle = harness.tree_rss_mib(worker.proc.pid)
-            seconds = publish_tutorial(rabbitmq.url, queue, due)
-            harness.wait_until(lambda q=queue: rabbitmq.queue_counts(q)[0] == 0, timeout=30)
-            ready, unacked = rabbitmq.queue_counts(queue)
-            rows.append(
-                {
-                    "benchmark": "pending memory",
-                    "system": "tutorial",
-                    "pending": n,
-                    "worker_rss_mib": round(harness.tree_rss_mib(worker.proc.pid), 1),
-                    "broker_rss_mib": round(harness.beam_rss_mib(rabbitmq), 1),
-                    "held_by_worker": unacked,
-                    "note": (
-                        f"idle {idle:.0f} MiB; {n} published in {seconds:.0f} s; {ready} not taken"
-                    ),
-                }
-            )
-            worker.kill()
+            rows.append(tutorial_holding(rabbitmq, folder, n, due))
     return rows
+
+
+def tutorial_holding(rabbitmq: Any, folder: Path, n: int, due: list[datetime]) -> dict[str, Any]:
+    """The tutorial's worker once it holds every pending poll's message.
+
+    A default worker takes ETA messages a few dozen a second and never stops taking them, so
+    within hours of publishing it holds all that are due in the next days; an unlimited prefetch
+    gets it to that state in minutes.
+    """
+    queue = f"tutorial_{n}"
+    worker = tutorial_worker(
+        rabbitmq.url, folder, queue, folder / f"{queue}.log", prefetch_multiplier=0
+    )
+    idle = harness.tree_rss_mib(worker.proc.pid)
+    try:
+        seconds, blocked = publish_tutorial(rabbitmq, queue, due, publishers=2)
+        began = time.monotonic()
+        harness.wait_until(
+            lambda: worker.proc.poll() is not None or rabbitmq.queue_counts(queue)[0] == 0,
+            timeout=120 + n / 500,
+        )
+        taken = time.monotonic() - began + seconds
+        ready, unacked = rabbitmq.queue_counts(queue)
+        alive = worker.proc.poll() is None
+        return {
+            "benchmark": "pending memory",
+            "system": "tutorial",
+            "pending": n,
+            "worker_rss_mib": round(harness.tree_rss_mib(worker.proc.pid), 1) if alive else "died",
+            "broker_rss_mib": round(harness.beam_rss_mib(rabbitmq), 1),
+            "held_by_worker": unacked,
+            "note": (
+                f"idle {idle:.0f} MiB; published in {seconds:.0f} s (2 processes); "
+                f"all taken after {taken:.0f} s; {ready} not taken"
+                + ("" if alive else f"; worker exited {worker.proc.returncode}")
+                + (f"; {blocked}" if blocked else "")
+            ),
+        }
+    finally:
+        worker.kill()
 
 
 # --- 2. lateness and the throughput ceiling ----------------------------------------------------
 
 
 def lateness(
-    folder: Path, n: int, trivial: int, lead: float = 20, window_s: float = 10
+    folder: Path, sizes: list[int], trivial: int, lead: float = 30, window_s: float = 10
 ) -> list[dict[str, Any]]:
-    """N polls due spread over `window_s` seconds, starting `lead` seconds from now."""
+    """For each size, N polls due spread over `window_s` seconds starting `lead` seconds ahead,
+    closed by Punctual and by the tutorial recipe; then the ceiling: `trivial` no-ETA tasks."""
     rows = []
     with harness.servers(folder) as (rabbitmq, postgres):
-        database = postgres.create_database("lateness")
-        env = harness.punctual_env(database, rabbitmq.url, folder)
-        harness.migrate(env)
-        started = punctual_processes(env, folder)
+        for n in sizes:
+            rows.append(punctual_lateness(rabbitmq, postgres, folder, n, lead, window_s))
+            rows.append(tutorial_lateness(rabbitmq, postgres, folder, n, lead, window_s))
+        rows.append(ceiling(rabbitmq, postgres, folder, trivial))
+    return rows
 
-        os.environ.update(env)
-        from app import create_app
-        from app.auth import service as auth
-        from app.extensions import db
-        from app.polls import service as polls
-        from app.polls.models import Poll
 
-        app = create_app({"SQLALCHEMY_DATABASE_URI": database, "CELERY_BROKER_URL": rabbitmq.url})
-        window = now() + timedelta(seconds=lead)
-        with app.app_context():
-            owner = auth.register(username="lateness", password="bench-password")
-            for i in range(n):
-                close = window + timedelta(seconds=window_s * i / n)
-                polls.create_poll(
-                    owner_id=owner.id, title=f"p{i}", options=["a", "b"], close_date=close
-                )
+def window_of(n: int, lead: float, window_s: float) -> list[datetime]:
+    start = now() + timedelta(seconds=lead)
+    return [start + timedelta(seconds=window_s * i / n) for i in range(n)]
 
-            def all_closed() -> bool:
-                count = db.session.execute(
-                    select(db.func.count(Poll.id)).where(Poll.closed_at.is_not(None))
-                ).scalar_one()
-                db.session.rollback()
-                return count == n
 
-            harness.wait_until(all_closed, timeout=60 + n / 50, interval=0.2)
-            closed = db.session.execute(select(Poll.close_date, Poll.closed_at)).all()
-        late = [(c - d).total_seconds() for d, c in closed if c is not None]
-        last = max(c for _, c in closed if c is not None) if late else window
-        rows.append(
-            {
-                "benchmark": f"lateness, {n} due in {window_s:g} s",
-                "system": "punctual",
-                "closed": len(late),
-                **harness.percentiles(late),
-                "last_closed_after_window_s": round((last - window).total_seconds() - window_s, 2),
-            }
-        )
+def lateness_row(
+    system: str, n: int, window_s: float, late: list[float], **extra: Any
+) -> dict[str, Any]:
+    """The row of one run; `late` holds closed_at - close_date in seconds, one per close."""
+    return {
+        "benchmark": f"lateness, {n} due in {window_s:g} s",
+        "system": system,
+        "closed": len(late),
+        **harness.percentiles(late),
+        **extra,
+        "series": (f"lateness/{n}/{system}", late),
+    }
 
-        # The ceiling: trivial tasks with no ETA on the same worker setup.
-        celery = app.extensions["celery"]
-        begun = time.monotonic()
-        for _ in range(trivial):
-            celery.send_task("celery.accumulate", args=(1,))
-        harness.wait_until(
-            lambda: sum(rabbitmq.queue_counts("celery")) == 0, timeout=600, interval=0.2
-        )
-        ceiling = time.monotonic() - begun
-        rows.append(
-            {
-                "benchmark": f"ceiling, {trivial} trivial tasks",
-                "system": "punctual worker",
-                "seconds": round(ceiling, 2),
-                "tasks_per_s": round(trivial / ceiling),
-            }
-        )
+
+def punctual_lateness(
+    rabbitmq: Any, postgres: Any, folder: Path, n: int, lead: float, window_s: float
+) -> dict[str, Any]:
+    """Polls written as the service writes them; the promoter sends them as they enter the
+    horizon, the worker holds each until due and closes it."""
+    from app.polls.models import Poll
+
+    database = postgres.create_database(f"lateness_{n}")
+    env = harness.punctual_env(database, rabbitmq.url, folder)
+    harness.migrate(env)
+    due = window_of(n, lead, window_s)
+    bulk_polls(database, n, due)
+    started = punctual_processes(env, folder)
+    engine = create_engine(database)
+    try:
+
+        def closed() -> list[Any]:
+            with engine.connect() as connection:
+                return connection.execute(
+                    select(Poll.close_date, Poll.closed_at).where(Poll.closed_at.is_not(None))
+                ).all()
+
+        harness.wait_until(lambda: len(closed()) >= n, timeout=lead + window_s + 60 + n / 50)
+        rows = closed()
+    finally:
         stop_all(started)
+        engine.dispose()
+    late = [(closed_at - close_date).total_seconds() for close_date, closed_at in rows]
+    last = max((closed_at for _, closed_at in rows), default=due[0])
+    closes = re.findall(r"job (\d+) poll\.close:\d+ succeeded", "".join(p.log() for p in started))
+    return lateness_row(
+        "punctual",
+        n,
+        window_s,
+        late,
+        duplicates=len(closes) - len(set(closes)),
+        last_closed_s=round((last - due[0]).total_seconds(), 2),
+    )
 
-        log = folder / "tutorial-lateness.log"
-        worker = tutorial_worker(rabbitmq.url, folder, "tutorial_lateness", log)
-        window = now() + timedelta(seconds=lead)
-        etas = [window + timedelta(seconds=window_s * i / n) for i in range(n)]
-        publish_tutorial(rabbitmq.url, "tutorial_lateness", etas)
+
+def tutorial_lateness(
+    rabbitmq: Any, postgres: Any, folder: Path, n: int, lead: float, window_s: float
+) -> dict[str, Any]:
+    """The same window for the tutorial recipe, closing each poll with one committed write."""
+    from bench.tutorial_recipe import CLOSES
+
+    database = postgres.create_database(f"tutorial_lateness_{n}")
+    engine = create_engine(database)
+    with engine.begin() as connection:
+        connection.execute(text(CLOSES))
+    engine.dispose()
+    queue, log = f"tutorial_lateness_{n}", folder / f"tutorial-lateness-{n}.log"
+    worker = tutorial_worker(rabbitmq.url, folder, queue, log, database_url=database)
+    due = window_of(n, lead, window_s)
+    try:
+        publish_tutorial(rabbitmq, queue, due, publishers=2)
 
         def executed() -> list[str]:
             return log.read_text().splitlines() if log.exists() else []
 
-        harness.wait_until(
-            lambda: len(executed()) >= n, timeout=lead + window_s + 30 + n / 50, interval=0.2
-        )
-        runs = [line.split() for line in executed()]
-        late = [
-            (datetime.fromisoformat(at).astimezone(UTC) - etas[int(i)]).total_seconds()
-            for i, at in runs
-        ]
-        rows.append(
-            {
-                "benchmark": f"lateness, {n} due in {window_s:g} s",
-                "system": "tutorial",
-                "closed": len(late),
-                **harness.percentiles(late),
-                "duplicates": len(runs) - len({i for i, _ in runs}),
-            }
-        )
+        harness.wait_until(lambda: len(executed()) >= n, timeout=lead + window_s + 60 + n / 50)
+    finally:
         worker.kill()
-    return rows
+    runs = [line.split() for line in executed()]
+    done = [datetime.fromisoformat(at).astimezone(UTC) for _, at in runs]
+    late = [(at - due[int(i)]).total_seconds() for (i, _), at in zip(runs, done, strict=True)]
+    return lateness_row(
+        "tutorial",
+        n,
+        window_s,
+        late,
+        duplicates=len(runs) - len({i for i, _ in runs}),
+        last_closed_s=round((max(done, default=due[0]) - due[0]).total_seconds(), 2),
+    )
+
+
+def ceiling(rabbitmq: Any, postgres: Any, folder: Path, trivial: int) -> dict[str, Any]:
+    """How fast the same worker setup runs trivial tasks with no ETA: the throughput ceiling."""
+    from celery import Celery
+
+    database = postgres.create_database("ceiling")
+    env = harness.punctual_env(database, rabbitmq.url, folder)
+    harness.migrate(env)
+    started = punctual_processes(env, folder)
+    celery = Celery(broker=rabbitmq.url)
+    try:
+        begun = time.monotonic()
+        with celery.producer_or_acquire() as producer:
+            for _ in range(trivial):
+                celery.send_task("celery.accumulate", args=(1,), producer=producer)
+        harness.wait_until(
+            lambda: sum(rabbitmq.queue_counts("celery")) == 0, timeout=600, interval=0.2
+        )
+        seconds = time.monotonic() - begun
+    finally:
+        stop_all(started)
+    return {
+        "benchmark": f"ceiling, {trivial} trivial tasks",
+        "system": "punctual worker",
+        "seconds": round(seconds, 2),
+        "tasks_per_s": round(trivial / seconds),
+    }
 
 
 # --- 3. long ETAs under a short consumer_timeout -----------------------------------------------
@@ -326,7 +428,7 @@ def long_etas(folder: Path, n: int) -> list[dict[str, Any]]:
         queue, executions = "tutorial_long", folder / "tutorial-long.log"
         crashes = 0
         # Fresh dates: Punctual's run used up the first ones.
-        publish_tutorial(rabbitmq.url, queue, [now() + timedelta(seconds=30) for _ in range(n)])
+        publish_tutorial(rabbitmq, queue, [now() + timedelta(seconds=30) for _ in range(n)])
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # a supervisor restarting the worker
             worker = tutorial_worker(rabbitmq.url, folder, queue, executions)
@@ -359,13 +461,16 @@ def db_count(column: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: the benchmarks run")
-    parser.add_argument("--sizes", default="10000,100000", help="pending polls for benchmark 1")
-    parser.add_argument("--lateness", type=int, default=1000, help="polls due in one window")
+    parser.add_argument(
+        "--sizes", default="10000,100000,1000000", help="pending polls for benchmark 1"
+    )
+    parser.add_argument("--lateness", default="1000,10000", help="polls due in one window")
     parser.add_argument("--only", help="comma-separated: memory,lateness,long")
     args = parser.parse_args(argv)
     sizes = [200] if args.smoke else [int(s) for s in args.sizes.split(",")]
-    n_late, trivial = (50, 200) if args.smoke else (args.lateness, 10_000)
-    timing = (5, 2) if args.smoke else (20, 10)  # lead and window of the lateness benchmark
+    late_sizes = [50] if args.smoke else [int(s) for s in args.lateness.split(",")]
+    trivial = 200 if args.smoke else 10_000
+    timing = (8, 2) if args.smoke else (30, 10)  # lead and window of the lateness benchmark
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="punctual-bench-") as tmp:
@@ -373,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chmod(folder, 0o755)
         for name, run in itertools.chain(
             [("memory", lambda: pending_memory(folder / "memory", sizes))],
-            [("lateness", lambda: lateness(folder / "lateness", n_late, trivial, *timing))],
+            [("lateness", lambda: lateness(folder / "lateness", late_sizes, trivial, *timing))],
             [] if args.smoke else [("long", lambda: long_etas(folder / "long", 20))],
         ):
             if args.only and name not in args.only.split(","):
@@ -382,9 +487,12 @@ def main(argv: list[str] | None = None) -> int:
             began = time.monotonic()
             rows.extend(run())
             print(f"[bench] {name} took {time.monotonic() - began:.0f} s", flush=True)
+    series = dict(row.pop("series") for row in rows if "series" in row)
     harness.print_table(rows)
-    path = harness.save("smoke" if args.smoke else "latest", rows, harness.machine())
+    path = harness.save("smoke" if args.smoke else "latest", rows, series, harness.machine())
     print(f"[bench] results written to {path}")
+    for plot in plots.draw(json.loads(path.read_text()), path.parent / path.stem):
+        print(f"[bench] plot written to {plot}")
     return 0
 
 

@@ -559,6 +559,10 @@ class RabbitMQServer:
         """RabbitMQ version, e.g. ``3.10.8``."""
         return self._ctl("version").strip()
 
+    def alarms(self) -> str:
+        """The node's resource alarms (memory, disk) in Erlang terms; "[]" when there are none."""
+        return self._ctl("eval", "rabbit_alarm:get_alarms().").strip()
+
     def queue_depth(self, queue: str) -> int:
         """Messages in ``queue`` on vhost ``/`` (ready + unacknowledged)."""
         out = self._ctl("list_queues", "-p", "/", "-q", "--no-table-headers", "name", "messages")
