@@ -5,6 +5,16 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Exchange, Queue
+
+# The promoter's own queue: behind a backlog of jobs in the default queue its messages would
+# wait, expire and be dropped, so promotion (and with it backpressure and the re-sending of lost
+# messages) would stop exactly when the queue is deep. Every worker consumes both queues.
+PROMOTER_QUEUE = "punctual.promoter"
+# A promotion still waiting after this long is dropped: later ones do its work. Not shorter: a
+# worker's prefetched jobs (slow vendors) can delay it, and if each one expired while waiting
+# behind them, none would ever run.
+PROMOTION_EXPIRES = 60
 
 
 def broker_transport_options(app: Flask) -> dict[str, Any]:
@@ -46,18 +56,23 @@ def make_celery(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=ContextTask)
     celery.config_from_object(app.config["CELERY"])
     interval = app.config["PROMOTER_INTERVAL"]
+    default = celery.conf.task_default_queue
     if app.config["CELERY_BROKER_URL"].startswith("filesystem://"):
         celery.conf.broker_transport = "app.filesystem_transport:Transport"
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         result_backend=result_backend_url(app),
         broker_transport_options=broker_transport_options(app),
+        task_queues=(
+            Queue(default, Exchange(default), routing_key=default),
+            Queue(PROMOTER_QUEUE, Exchange(PROMOTER_QUEUE), routing_key=PROMOTER_QUEUE),
+        ),
+        task_routes={"scheduling.promote": {"queue": PROMOTER_QUEUE}},
         beat_schedule={
             "promote-jobs": {
                 "task": "scheduling.promote",
                 "schedule": interval,
-                # A promotion that waited past the next one is useless: drop it.
-                "options": {"expires": interval * 2},
+                "options": {"expires": max(interval * 2, PROMOTION_EXPIRES)},
             }
         },
     )
