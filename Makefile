@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql chromium fonts-liberation
+SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql chromium fonts-liberation wrk
 FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
 	$(wildcard frontend/vite.config.*) $(shell find frontend/src -type f)
 

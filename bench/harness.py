@@ -45,6 +45,19 @@ def punctual_env(database_url: str, broker_url: str, folder: Path, **extra: str)
     }
 
 
+def punctual_processes(
+    env: dict[str, str], folder: Path, workers: int = 1
+) -> list[processes.Process]:
+    started = [processes.worker(env, folder, name=f"worker{i}") for i in range(workers)]
+    started.append(processes.beat(env, folder))
+    return started
+
+
+def stop_all(started: list[processes.Process]) -> None:
+    for process in reversed(started):
+        process.kill()
+
+
 def migrate(env: dict[str, str]) -> None:
     subprocess.run(
         [FLASK, "--app", "wsgi", "db", "upgrade"],
@@ -77,6 +90,68 @@ def tree_rss_mib(pid: int) -> float:
 def beam_rss_mib(rabbitmq: RabbitMQServer) -> float:
     pid = rabbitmq.beam_pid()
     return tree_rss_mib(pid) if pid else float("nan")
+
+
+# --- CPU: who used the cores during a measurement -----------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(postgres: PostgresServer) -> int:
+    return int((postgres.work_dir / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU time used so far by each process and its descendants (reaped children included)."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            text = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # it exited while we looked
+            continue
+        if text:
+            fields = text[text.rindex(")") + 2 :].split()
+            # ppid, then utime + stime + cutime + cstime (fields 14-17 of proc(5)).
+            stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    used = {}
+    for name, root in roots.items():
+        ticks, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            ticks += stats.get(pid, (0, 0))[1]
+            todo.extend(children.get(pid, []))
+        used[name] = ticks / CLOCK_TICKS
+    return used
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent by every core on anything but idling, since boot."""
+    with open("/proc/stat") as stat:
+        ticks = [int(x) for x in stat.readline().split()[1:]]
+    idle, iowait = ticks[3], ticks[4]
+    return (sum(ticks[:8]) - idle - iowait) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """Percent of one core used by each named process tree between start() and stop(), and by
+    everything else on the machine ("other": noise, or the load generator)."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+
+    def start(self) -> "CpuMeter":
+        self.began, self.busy = time.monotonic(), machine_busy_seconds()
+        self.before = tree_cpu_seconds(self.roots)
+        return self
+
+    def stop(self) -> dict[str, int]:
+        seconds = time.monotonic() - self.began
+        used = {k: v - self.before[k] for k, v in tree_cpu_seconds(self.roots).items()}
+        used["other"] = machine_busy_seconds() - self.busy - sum(used.values())
+        return {name: max(0, round(100 * v / seconds)) for name, v in used.items()}
 
 
 def percentiles(values: Iterable[float]) -> dict[str, float]:

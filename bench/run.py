@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert, select, text
 
-from bench import harness, plots
+from bench import api, devices, harness, plots
 from tests import processes
 
 TUTORIAL_ARGS = ["-A", "bench.tutorial_recipe", "worker", "--loglevel=INFO", "--concurrency=2"]
@@ -92,14 +92,6 @@ def bulk_polls(database_url: str, count: int, due: list[datetime]) -> None:
                 ],
             )
     engine.dispose()
-
-
-def punctual_processes(
-    env: dict[str, str], folder: Path, workers: int = 1
-) -> list[processes.Process]:
-    started = [processes.worker(env, folder, name=f"worker{i}") for i in range(workers)]
-    started.append(processes.beat(env, folder))
-    return started
 
 
 def tutorial_worker(
@@ -170,11 +162,6 @@ def publish_tutorial(
     return time.monotonic() - started, ""
 
 
-def stop_all(started: list[processes.Process]) -> None:
-    for process in reversed(started):
-        process.kill()
-
-
 # --- 1. pending-schedule memory ----------------------------------------------------------------
 
 
@@ -187,7 +174,7 @@ def pending_memory(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
             env = harness.punctual_env(database, rabbitmq.url, folder)
             harness.migrate(env)
             bulk_polls(database, n, due)
-            started = punctual_processes(env, folder)
+            started = harness.punctual_processes(env, folder)
             worker_pid = started[0].proc.pid
             idle = harness.tree_rss_mib(worker_pid)
             time.sleep(5)  # five promoter runs over all n pending jobs
@@ -202,7 +189,7 @@ def pending_memory(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
                     "note": f"idle {idle:.0f} MiB (at start, before the promoter ran)",
                 }
             )
-            stop_all(started)
+            harness.stop_all(started)
 
             rows.append(tutorial_holding(rabbitmq, folder, n, due))
     return rows
@@ -296,7 +283,7 @@ def punctual_lateness(
     harness.migrate(env)
     due = window_of(n, lead, window_s)
     bulk_polls(database, n, due)
-    started = punctual_processes(env, folder)
+    started = harness.punctual_processes(env, folder)
     engine = create_engine(database)
     try:
 
@@ -309,7 +296,7 @@ def punctual_lateness(
         harness.wait_until(lambda: len(closed()) >= n, timeout=lead + window_s + 60 + n / 50)
         rows = closed()
     finally:
-        stop_all(started)
+        harness.stop_all(started)
         engine.dispose()
     late = [(closed_at - close_date).total_seconds() for close_date, closed_at in rows]
     last = max((closed_at for _, closed_at in rows), default=due[0])
@@ -367,7 +354,7 @@ def ceiling(rabbitmq: Any, postgres: Any, folder: Path, trivial: int) -> dict[st
     database = postgres.create_database("ceiling")
     env = harness.punctual_env(database, rabbitmq.url, folder)
     harness.migrate(env)
-    started = punctual_processes(env, folder)
+    started = harness.punctual_processes(env, folder)
     celery = Celery(broker=rabbitmq.url)
     try:
         begun = time.monotonic()
@@ -379,7 +366,7 @@ def ceiling(rabbitmq: Any, postgres: Any, folder: Path, trivial: int) -> dict[st
         )
         seconds = time.monotonic() - begun
     finally:
-        stop_all(started)
+        harness.stop_all(started)
     return {
         "benchmark": f"ceiling, {trivial} trivial tasks",
         "system": "punctual worker",
@@ -399,7 +386,7 @@ def long_etas(folder: Path, n: int) -> list[dict[str, Any]]:
         database = postgres.create_database("long_etas")
         env = harness.punctual_env(database, rabbitmq.url, folder, SCHEDULER_HORIZON="5")
         harness.migrate(env)
-        started = punctual_processes(env, folder)
+        started = harness.punctual_processes(env, folder)
         due = [now() + timedelta(seconds=30 + i * 0.01) for i in range(n)]
         bulk_polls(database, n, due)
         engine = create_engine(database)
@@ -422,7 +409,7 @@ def long_etas(folder: Path, n: int) -> list[dict[str, Any]]:
                 "worker_crashes": log.count("PRECONDITION_FAILED"),
             }
         )
-        stop_all(started)
+        harness.stop_all(started)
         engine.dispose()
 
         queue, executions = "tutorial_long", folder / "tutorial-long.log"
@@ -465,12 +452,17 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", default="10000,100000,1000000", help="pending polls for benchmark 1"
     )
     parser.add_argument("--lateness", default="1000,10000", help="polls due in one window")
-    parser.add_argument("--only", help="comma-separated: memory,lateness,long")
+    parser.add_argument("--devices", type=int, default=1000, help="devices polled every 10 s")
+    parser.add_argument("--device-workers", default="1,2", help="worker processes, one run each")
+    parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices")
     args = parser.parse_args(argv)
     sizes = [200] if args.smoke else [int(s) for s in args.sizes.split(",")]
     late_sizes = [50] if args.smoke else [int(s) for s in args.lateness.split(",")]
     trivial = 200 if args.smoke else 10_000
     timing = (8, 2) if args.smoke else (30, 10)  # lead and window of the lateness benchmark
+    load = (2, 4) if args.smoke else (10, 16)  # seconds and connections of each API scenario
+    fleet = (20, 2, 8) if args.smoke else (args.devices, 10, 120)  # devices, interval, duration
+    device_workers = [1] if args.smoke else [int(w) for w in args.device_workers.split(",")]
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="punctual-bench-") as tmp:
@@ -480,6 +472,19 @@ def main(argv: list[str] | None = None) -> int:
             [("memory", lambda: pending_memory(folder / "memory", sizes))],
             [("lateness", lambda: lateness(folder / "lateness", late_sizes, trivial, *timing))],
             [] if args.smoke else [("long", lambda: long_etas(folder / "long", 20))],
+            [("api", lambda: api.api_throughput(folder / "api", *load))],
+            [
+                (
+                    "devices",
+                    lambda: [
+                        row
+                        for count in device_workers
+                        for row in devices.device_polling(
+                            folder / "devices" / str(count), *fleet, workers=count, pace=True
+                        )
+                    ],
+                )
+            ],
         ):
             if args.only and name not in args.only.split(","):
                 continue
