@@ -1,11 +1,14 @@
 """Punctual against the tutorial recipe, measured in one run: `make bench`, `make bench-smoke`.
 
-1. Pending-schedule memory: N polls closing 1-7 days ahead; worker and broker memory of each.
-2. Lateness: N polls due within the same 10 s window; closed_at - close_date for each, and the
-   time 10,000 trivial tasks take on the same worker setup (the throughput ceiling).
+1. Pending-schedule memory: N polls closing 1-7 days ahead; worker and broker memory of each,
+   the tutorial's once its worker holds every message.
+2. Lateness: N polls due within the same 10 s window, closed by each with one committed write;
+   and the time trivial tasks take on the same worker setup (the throughput ceiling).
 3. Long ETAs: RabbitMQ's consumer_timeout at 10 s and polls due in 30 s.
-Each benchmark starts its own RabbitMQ and PostgreSQL. Results: a table on stdout and
-bench/results/latest.json (bench/results/smoke.json for the smoke run).
+4. API throughput under gunicorn + wrk, against bare Flask (bench/api.py).
+5. Device polling: 1,000 simulated devices every 10 s for 2 minutes (bench/devices.py).
+Each benchmark starts its own RabbitMQ and PostgreSQL. Results: tables on stdout,
+bench/results/latest.json (smoke.json for the smoke run) and PNG plots beside it.
 """
 
 import argparse

@@ -20,7 +20,7 @@ celery = Celery(
 )
 celery.conf.update(task_serializer="json", accept_content=["json"], enable_utc=True)
 # Celery's default (4) unless the benchmark asks for more: 0 lets the worker take every ETA
-# message at once, the state a default worker reaches after hours (it takes a few a second).
+# message at once, the state a default worker reaches after hours (it takes ~25 a second).
 celery.conf.worker_prefetch_multiplier = int(os.environ.get("TUTORIAL_PREFETCH_MULTIPLIER", "4"))
 
 CLOSES = "CREATE TABLE IF NOT EXISTS tutorial_close (poll_id integer, closed_at timestamptz)"
