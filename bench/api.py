@@ -246,21 +246,13 @@ def open_polls(database_url: str, count: int) -> list[tuple[int, int]]:
 
     They get no close job: voting never reads one, and no worker runs during this benchmark.
     """
-    from app.auth.models import User
     from app.polls.models import Option, Poll
 
     engine = create_engine(database_url)
     created = datetime.now(UTC)
     targets: list[tuple[int, int]] = []
     with engine.begin() as connection:
-        owner = connection.execute(
-            insert(User.__table__).returning(User.id),
-            {
-                "username": f"owner-{uuid.uuid4().hex[:8]}",
-                "password_hash": "x",
-                "created_at": created,
-            },
-        ).scalar_one()
+        owner = harness.bulk_owner(connection, created)
         for start in range(0, count, 10_000):
             polls = (
                 connection.execute(

@@ -5,6 +5,7 @@ import os
 import statistics
 import subprocess
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +57,18 @@ def punctual_processes(
 def stop_all(started: list[processes.Process]) -> None:
     for process in reversed(started):
         process.kill()
+
+
+def bulk_owner(connection: Any, created: Any) -> int:
+    """A user to own rows written in bulk (no usable password: nobody signs in as it)."""
+    from sqlalchemy import insert
+
+    from app.auth.models import User
+
+    return connection.execute(
+        insert(User.__table__).returning(User.id),
+        {"username": f"bench-{uuid.uuid4().hex[:8]}", "password_hash": "x", "created_at": created},
+    ).scalar_one()
 
 
 def migrate(env: dict[str, str]) -> None:

@@ -43,21 +43,13 @@ def now() -> datetime:
 
 def bulk_polls(database_url: str, count: int, due: list[datetime]) -> None:
     """Polls and their close jobs as the service writes them for dates beyond the horizon."""
-    from app.auth.models import User
     from app.polls.models import Poll
     from app.scheduling.models import Job
 
     engine = create_engine(database_url)
     created = now()
     with engine.begin() as connection:
-        owner = connection.execute(
-            insert(User.__table__).returning(User.id),
-            {
-                "username": f"bench-{uuid.uuid4().hex[:8]}",
-                "password_hash": "x",
-                "created_at": created,
-            },
-        ).scalar_one()
+        owner = harness.bulk_owner(connection, created)
         for start in range(0, count, 10_000):
             batch = range(start, min(start + 10_000, count))
             ids = (
