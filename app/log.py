@@ -71,6 +71,9 @@ def configure_logging(log_format: str) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # pika logs some twenty lines at INFO for each connection the promoter opens to read the
+    # queue's depth; its warnings and errors still show.
+    logging.getLogger("pika").setLevel(logging.WARNING)
 
 
 def start_request() -> None:

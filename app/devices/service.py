@@ -291,7 +291,7 @@ def next_slot(*, due_at: datetime, step: timedelta, now: datetime) -> datetime:
     return due_at + step * (missed + 1)
 
 
-def run_poll(job: Job, outcome: PollOutcome | None) -> None:
+def run_poll(job: scheduling.Claim, outcome: PollOutcome | None) -> None:
     """The device.poll job: record the outcome and schedule the next poll on the grid."""
     device = locked(Device, job.subject_id)
     if device is None or outcome is None:
@@ -334,7 +334,7 @@ def deliver_command(command_id: int) -> None:
     get_vendor(vendor_name).set_status(ref, is_on)
 
 
-def run_command(job: Job, _: None) -> None:
+def run_command(job: scheduling.Claim, _: None) -> None:
     """The device.command job, after the vendor accepted it: remember it and confirm soon."""
     command = db.session.get(Command, job.subject_id)
     if command is None:

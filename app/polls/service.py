@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_smorest import abort
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 
 from app.database import add_unique, locked, utcnow
 from app.extensions import db
@@ -137,23 +137,43 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
 # --- job handlers (see jobs.py): run inside the job's transaction ----------------------------
 
 
+# Built once: this runs for every poll, and building it costs more than running it.
+_CLOSE = (
+    update(Poll.__table__)
+    .where(Poll.__table__.c.id == bindparam("poll_id"), Poll.__table__.c.closed_at.is_(None))
+    .values(closed_at=bindparam("now"))
+)
+
+
 def close(*, poll_id: int) -> None:
-    poll = locked(Poll, poll_id)
-    if poll is None or poll.closed_at is not None:
-        return
-    poll.closed_at = utcnow()
-    scheduling.schedule_once(kind=RESULTS, subject_id=poll_id, due_at=poll.closed_at)
+    """Stop the poll; its results follow as a job of their own.
+
+    The UPDATE waits for the votes in flight (they hold the poll's row shared) and leaves a
+    poll that is gone or already closed alone.
+    """
+    closed_at = utcnow()
+    closed = db.session.execute(_CLOSE, {"poll_id": poll_id, "now": closed_at})
+    if closed.rowcount == 1:
+        scheduling.schedule_once(
+            kind=RESULTS, subject_id=poll_id, due_at=closed_at, deferrable=True
+        )
 
 
 def compute_results(*, poll_id: int) -> None:
-    poll = locked(Poll, poll_id)
-    if poll is None:
-        return
-    poll.results = tally(poll.options)
-    poll.results_computed_at = utcnow()
+    options = db.session.execute(
+        select(Option.id, Option.name, Option.votes)
+        .where(Option.poll_id == poll_id)
+        .order_by(Option.position)
+    ).all()
+    db.session.execute(
+        update(Poll)
+        .where(Poll.id == poll_id)
+        .values(results=tally(options), results_computed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
-def tally(options: Sequence[Option]) -> dict[str, Any]:
+def tally(options: Sequence[Any]) -> dict[str, Any]:
     """Shares of the vote, and the winner (several on a tie, none without votes)."""
     total = sum(option.votes for option in options)
     top = max((option.votes for option in options), default=0)

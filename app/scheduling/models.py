@@ -21,6 +21,8 @@ class JobState(enum.StrEnum):
 PENDING = (JobState.SCHEDULED, JobState.QUEUED)
 FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 _PENDING_SQL = "state IN ('scheduled', 'queued')"
+# The predicate of the partial unique index, as ON CONFLICT must name it to use the index.
+PENDING_WHERE = text(_PENDING_SQL)
 
 
 def new_token() -> str:
@@ -42,8 +44,8 @@ class Job(db.Model):
             "kind",
             "subject_id",
             unique=True,
-            postgresql_where=text(_PENDING_SQL),
-            sqlite_where=text(_PENDING_SQL),
+            postgresql_where=PENDING_WHERE,
+            sqlite_where=PENDING_WHERE,
         ),
     )
 

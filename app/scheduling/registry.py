@@ -16,10 +16,11 @@ _kinds: dict[str, JobKind] = {}
 
 
 def handler(kind: str, *, prepare: Callable[[int], Any] | None = None) -> Callable:
-    """Register the function that runs jobs of `kind`: `function(job)`.
+    """Register the function that runs jobs of `kind`: `function(job)`, `job` a `Claim`.
 
-    It runs inside the job's transaction with the job row locked: it must not commit, and
-    everything it writes commits together with the job's success, or not at all. With
+    It runs inside the job's transaction: it must not commit, and everything it writes
+    commits together with the job's success, or not at all (a duplicate delivery running
+    alongside has its writes rolled back). It should lock the rows it changes. With
     `prepare`, the runner first calls `prepare(subject_id)` outside any transaction (for slow
     I/O) and passes its result as the function's second argument: `function(job, prepared)`.
     """

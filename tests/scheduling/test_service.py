@@ -4,6 +4,7 @@ Each test gets a database of its own (the session's worker and promoter work on 
 one) and publishing is captured: each test calls the runner and the promoter itself.
 """
 
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -17,18 +18,35 @@ from app.extensions import db
 from app.scheduling import service
 from app.scheduling.models import Job, JobState
 from app.scheduling.registry import handler
+from app.scheduling.service import Claim
 
 calls: Counter[int] = Counter()
 failures_left: Counter[int] = Counter()
+written = itertools.count(1)
 
 
 @handler("test.count")
-def count(job: Job) -> None:
+def count(job: Claim) -> None:
     calls[job.subject_id] += 1
 
 
+@handler("test.write")
+def write(job: Claim) -> None:
+    """An effect in the database, committed with the job's success or not at all."""
+    calls[job.subject_id] += 1
+    far = utcnow() + timedelta(days=1)
+    service.schedule(kind="test.written", subject_id=next(written), due_at=far)
+
+
+@handler("test.crash")
+def crash(job: Claim) -> None:
+    """A job that takes its worker down with it (SystemExit is not a job failure)."""
+    calls[job.subject_id] += 1
+    raise SystemExit("the worker died")
+
+
 @handler("test.flaky")
-def flaky(job: Job) -> None:
+def flaky(job: Claim) -> None:
     if failures_left[job.subject_id] > 0:
         failures_left[job.subject_id] -= 1
         raise RuntimeError("vendor said no")
@@ -75,8 +93,8 @@ def test_runs_once_however_often_delivered(published: list[int]) -> None:
     assert done.lateness is not None and 0 <= done.lateness < 1
 
 
-def test_concurrent_deliveries_run_it_once(published: list[int], app: Flask) -> None:
-    job = due_job()
+def test_concurrent_deliveries_commit_the_effect_once(published: list[int], app: Flask) -> None:
+    job = due_job("test.write")
     job_id, token = job.id, job.token
     db.session.close()  # on SQLite an open transaction would hold the one write lock
 
@@ -89,8 +107,34 @@ def test_concurrent_deliveries_run_it_once(published: list[int], app: Flask) -> 
         thread.start()
     for thread in threads:
         thread.join()
-    assert calls[1] == 1
-    assert reload(job_id).state == JobState.SUCCEEDED
+    done = reload(job_id)
+    assert (done.state, done.attempts) == (JobState.SUCCEEDED, 1)
+    effects = db.session.execute(db.select(Job.id).where(Job.kind == "test.written")).all()
+    # Deliveries running alongside may call the handler too; only one commits its writes.
+    assert len(effects) == 1 and calls[1] >= 1
+
+
+def test_a_job_that_kills_its_worker_fails_after_its_attempts(
+    published: list[int], app: Flask
+) -> None:
+    job = due_job("test.crash")
+    job_id, token, attempts = job.id, job.token, job.max_attempts
+    with pytest.raises(SystemExit):
+        service.run(job_id=job_id, token=token)
+    db.session.rollback()
+    left = reload(job_id)
+    assert (left.state, left.attempts) == (JobState.QUEUED, 0)  # the dead run left nothing
+    # The broker delivers it again: each redelivery counts its attempt before running.
+    for attempt in range(1, attempts + 1):
+        with pytest.raises(SystemExit):
+            service.run(job_id=job_id, token=token, redelivered=True)
+        db.session.rollback()
+        assert (reload(job_id).state, reload(job_id).attempts) == (JobState.RUNNING, attempt)
+    service.run(job_id=job_id, token=token, redelivered=True)
+    failed = reload(job_id)
+    assert (failed.state, failed.attempts) == (JobState.FAILED, attempts)
+    assert failed.last_error == "the worker was lost while running it"
+    assert calls[1] == attempts + 1
 
 
 def test_stale_token_and_cancelled_job_are_no_ops(published: list[int]) -> None:
@@ -151,8 +195,9 @@ def test_schedule_once_keeps_one_pending_job(published: list[int]) -> None:
     first = service.schedule_once(kind="test.count", subject_id=3, due_at=utcnow())
     second = service.schedule_once(kind="test.count", subject_id=3, due_at=utcnow())
     db.session.commit()
-    assert first.id == second.id
-    assert db.session.execute(db.select(db.func.count(Job.id))).scalar_one() == 1
+    assert first is not None and second is None
+    assert db.session.execute(db.select(Job.id)).scalars().all() == [first]
+    assert published == [first]  # due now: sent after the commit
 
 
 def test_promoter_queues_jobs_entering_the_horizon(published: list[int]) -> None:
