@@ -252,6 +252,19 @@ def window_of(n: int, lead: float, window_s: float) -> list[datetime]:
     return [start + timedelta(seconds=window_s * i / n) for i in range(n)]
 
 
+def server_pids(rabbitmq: Any, postgres: Any) -> dict[str, int]:
+    return {"postgres": harness.postmaster_pid(postgres), "rabbitmq": rabbitmq.beam_pid()}
+
+
+def window_cpu(roots: dict[str, int], opens: datetime, done: Any, timeout: float) -> str:
+    """Wait for the window to open and then until `done()`; who used the CPU meanwhile, in
+    percent of one core (this machine has harness.machine()["cores"] of them)."""
+    harness.wait_until(lambda: now() >= opens, timeout=timeout, interval=0.05)
+    meter = harness.CpuMeter(roots).start()
+    harness.wait_until(done, timeout=timeout)
+    return ", ".join(f"{name} {share}" for name, share in meter.stop().items())
+
+
 def lateness_row(
     system: str, n: int, window_s: float, late: list[float], **extra: Any
 ) -> dict[str, Any]:
@@ -282,14 +295,20 @@ def punctual_lateness(
     engine = create_engine(database)
     try:
 
-        def closed() -> list[Any]:
+        def closed_count() -> int:
             with engine.connect() as connection:
-                return connection.execute(
-                    select(Poll.close_date, Poll.closed_at).where(Poll.closed_at.is_not(None))
-                ).all()
+                return connection.execute(select(db_count(Poll.closed_at))).scalar_one()
 
-        harness.wait_until(lambda: len(closed()) >= n, timeout=lead + window_s + 60 + n / 50)
-        rows = closed()
+        cpu = window_cpu(
+            {"worker": started[0].proc.pid, **server_pids(rabbitmq, postgres)},
+            opens=due[0],
+            done=lambda: closed_count() >= n,
+            timeout=lead + window_s + 60 + n / 50,
+        )
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(Poll.close_date, Poll.closed_at).where(Poll.closed_at.is_not(None))
+            ).all()
     finally:
         harness.stop_all(started)
         engine.dispose()
@@ -303,6 +322,7 @@ def punctual_lateness(
         late,
         duplicates=len(closes) - len(set(closes)),
         last_closed_s=round((last - due[0]).total_seconds(), 2),
+        cpu_pct=cpu,
     )
 
 
@@ -326,7 +346,12 @@ def tutorial_lateness(
         def executed() -> list[str]:
             return log.read_text().splitlines() if log.exists() else []
 
-        harness.wait_until(lambda: len(executed()) >= n, timeout=lead + window_s + 60 + n / 50)
+        cpu = window_cpu(
+            {"worker": worker.proc.pid, **server_pids(rabbitmq, postgres)},
+            opens=due[0],
+            done=lambda: len(executed()) >= n,
+            timeout=lead + window_s + 60 + n / 50,
+        )
     finally:
         worker.kill()
     runs = [line.split() for line in executed()]
@@ -339,29 +364,40 @@ def tutorial_lateness(
         late,
         duplicates=len(runs) - len({i for i, _ in runs}),
         last_closed_s=round((max(done, default=due[0]) - due[0]).total_seconds(), 2),
+        cpu_pct=cpu,
     )
 
 
 def ceiling(rabbitmq: Any, postgres: Any, folder: Path, trivial: int) -> dict[str, Any]:
-    """How fast the same worker setup runs trivial tasks with no ETA: the throughput ceiling."""
+    """How fast the same worker setup runs trivial tasks with no ETA: the throughput ceiling.
+
+    The tasks wait in the queue before the worker starts (so publishing does not compete for
+    the CPU); the time runs from the first task the worker received to the last it finished,
+    by its own log.
+    """
     from celery import Celery
 
     database = postgres.create_database("ceiling")
     env = harness.punctual_env(database, rabbitmq.url, folder)
     harness.migrate(env)
-    started = harness.punctual_processes(env, folder)
     celery = Celery(broker=rabbitmq.url)
+    with celery.producer_or_acquire() as producer:
+        for _ in range(trivial):
+            celery.send_task("celery.accumulate", args=(1,), producer=producer)
+    started = harness.punctual_processes(env, folder)
     try:
-        begun = time.monotonic()
-        with celery.producer_or_acquire() as producer:
-            for _ in range(trivial):
-                celery.send_task("celery.accumulate", args=(1,), producer=producer)
         harness.wait_until(
             lambda: sum(rabbitmq.queue_counts("celery")) == 0, timeout=600, interval=0.2
         )
-        seconds = time.monotonic() - begun
+        log = started[0].log()
     finally:
         harness.stop_all(started)
+    stamps = [
+        datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        for line in log.splitlines()
+        if "celery.accumulate[" in line and ("received" in line or "succeeded" in line)
+    ]
+    seconds = (max(stamps) - min(stamps)).total_seconds()
     return {
         "benchmark": f"ceiling, {trivial} trivial tasks",
         "system": "punctual worker",
