@@ -2,5 +2,8 @@
 
 from app import create_app
 
-flask_app = create_app()
+# No ping before each use of a pooled connection: a task takes one per transaction, and the
+# ping was a round trip to the database for every job. A connection that died with a database
+# restart fails its task once instead, and the task is retried (see app/scheduling/tasks.py).
+flask_app = create_app({"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False}})
 celery = flask_app.extensions["celery"]

@@ -145,7 +145,10 @@ def app_on(stack: Stack) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.session.rollback()
-        for table in reversed(db.metadata.sorted_tables):
+        # Jobs last: a worker still running one locks its domain row (a device) and then the
+        # job's, and deleting in the other order would deadlock with it.
+        tables = sorted(reversed(db.metadata.sorted_tables), key=lambda t: t.name == "job")
+        for table in tables:
             db.session.execute(table.delete())
         db.session.commit()
         db.engine.dispose()

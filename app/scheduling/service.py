@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_smorest import abort
@@ -98,7 +98,7 @@ def schedule_once(
         },
     ).scalar_one_or_none()
     if job_id is not None and placement["state"] == JobState.QUEUED:
-        _outbox()[job_id] = (placement["token"], due_at)
+        _outbox()[job_id] = Placement(placement["token"], kind, subject_id, due_at)
     return job_id
 
 
@@ -160,12 +160,22 @@ def _place(job: Job, due_at: datetime) -> None:
 # --- the outbox: publish after commit --------------------------------------------------------
 
 
+class Placement(NamedTuple):
+    """What a job's message says about it; true for as long as the job keeps the token."""
+
+    token: str
+    kind: str
+    subject_id: int
+    due_at: datetime
+
+
 def publish_after_commit(job: Job) -> None:
-    db.session.flush()  # the message needs the job's id
-    _outbox()[job.id] = (job.token, job.due_at)
+    if job.id is None:
+        db.session.flush()  # the message needs the job's id
+    _outbox()[job.id] = Placement(job.token, job.kind, job.subject_id, job.due_at)
 
 
-def _outbox() -> dict[int, tuple[str, datetime]]:
+def _outbox() -> dict[int, Placement]:
     """The messages to send when the session's transaction commits."""
     return db.session.info.setdefault(_OUTBOX, {})
 
@@ -185,17 +195,22 @@ def _drop_outbox(session: Session) -> None:
         session.info.pop(_OUTBOX, None)
 
 
-def publish(outbox: dict[int, tuple[str, datetime]]) -> None:
+def publish(outbox: dict[int, Placement]) -> None:
     """Send one message per job; on a broker failure hand the rest back to the promoter."""
     celery = current_app.extensions["celery"]
     now = utcnow()
     items = list(outbox.items())
-    for index, (job_id, (token, due_at)) in enumerate(items):
+    for index, (job_id, placement) in enumerate(items):
         try:
             celery.send_task(
                 RUN_TASK,
-                args=(job_id, token),
-                eta=due_at if due_at > now else None,
+                args=(job_id, placement.token),
+                kwargs={
+                    "kind": placement.kind,
+                    "subject_id": placement.subject_id,
+                    "due_at": placement.due_at.isoformat(),
+                },
+                eta=placement.due_at if placement.due_at > now else None,
                 retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
             )
         except Exception as exc:  # any broker failure: the database still has the job
@@ -207,14 +222,18 @@ def publish(outbox: dict[int, tuple[str, datetime]]) -> None:
             return
 
 
-def _unqueue(unsent: dict[int, tuple[str, datetime]]) -> None:
+def _unqueue(unsent: dict[int, Placement]) -> None:
     """Mark jobs whose message could not be sent as scheduled, so the next promotion sends them."""
     try:
         with db.engine.begin() as connection:
-            for job_id, (token, _) in unsent.items():
+            for job_id, placement in unsent.items():
                 connection.execute(
                     update(Job)
-                    .where(Job.id == job_id, Job.token == token, Job.state == JobState.QUEUED)
+                    .where(
+                        Job.id == job_id,
+                        Job.token == placement.token,
+                        Job.state == JobState.QUEUED,
+                    )
                     .values(state=JobState.SCHEDULED, queued_at=None)
                 )
     except DATABASE_DOWN as exc:
@@ -238,23 +257,27 @@ _READ_JOB = select(
 ).where(_job.c.id == bindparam("job_id"))
 
 
-def _marking(**values: Any) -> Update:
-    """SET the attempt, its start and `values` WHERE the job has the token and a state expected."""
-    return (
-        update(_job)
-        .where(
-            _job.c.id == bindparam("job_id"),
-            _job.c.token == bindparam("claim_token"),
-            _job.c.state.in_(bindparam("expected", expanding=True)),
-        )
-        .values(attempts=bindparam("attempt"), started_at=bindparam("started"), **values)
+def _marking(*, count_attempt: bool, **values: Any) -> Update:
+    """UPDATE job SET `values` WHERE it has the claim's token and a state expected, and (when
+    it counts an attempt) attempts are left; RETURNING the attempts."""
+    statement = update(_job).where(
+        _job.c.id == bindparam("job_id"),
+        _job.c.token == bindparam("claim_token"),
+        _job.c.state.in_(bindparam("expected", expanding=True)),
     )
+    if count_attempt:
+        statement = statement.where(_job.c.attempts < _job.c.max_attempts).values(
+            attempts=_job.c.attempts + 1, started_at=bindparam("started")
+        )
+    return statement.values(**values).returning(_job.c.attempts)
 
 
-_MARK_RUNNING = _marking(state=JobState.RUNNING)
-_MARK_SUCCEEDED = _marking(
-    state=JobState.SUCCEEDED, finished_at=bindparam("finished"), last_error=None
-)
+_MARK_RUNNING = _marking(count_attempt=True, state=JobState.RUNNING)
+_SUCCEEDED = {"state": JobState.SUCCEEDED, "finished_at": bindparam("finished"), "last_error": None}
+_MARK_SUCCEEDED = {  # by whether the attempt was counted when the job started
+    True: _marking(count_attempt=False, **_SUCCEEDED),
+    False: _marking(count_attempt=True, **_SUCCEEDED),
+}
 
 
 @cache
@@ -281,7 +304,6 @@ class Claim:
     subject_id: int
     token: str
     due_at: datetime
-    attempts: int
     started_at: datetime
 
     @property
@@ -300,38 +322,42 @@ class Claim:
         }
 
 
-def run(*, job_id: int, token: str, redelivered: bool = False) -> None:
+def run(
+    *, job_id: int, token: str, redelivered: bool = False, sent: Placement | None = None
+) -> None:
     """Run a job once, however many times its message is delivered.
 
     Most jobs run in one transaction: the handler runs, then the job is marked succeeded only
-    if it is still pending with this token, so a job cancelled or moved meanwhile, or already
-    run by a duplicate delivery, rolls the effect back. Rows are locked in one order, the
-    domain's row (a poll, a device) before the job's.
+    if it still has this token and a pending state, so a job cancelled or moved meanwhile, or
+    already run by a duplicate delivery, rolls the effect back. Rows are locked in one order,
+    the domain's row (a poll, a device) before the job's. `sent` is what the message says
+    about the job; without it the job is read first.
 
     A job with a slow `prepare` step, and a message delivered again after a worker was lost,
     first commit the start on its own: the attempt then counts even if the worker dies again,
     so a job that kills its worker fails after its attempts instead of looping.
     """
-    claim = _claim(job_id=job_id, token=token)
+    claim = _claim(job_id=job_id, token=token, sent=sent)
     if claim is None:
         return
+    counted = redelivered
     try:
         spec = kind_of(claim.kind)
         prepared: tuple[Any, ...] = ()
-        counted = spec.prepare is not None or redelivered
+        counted = counted or spec.prepare is not None
         if counted:
-            if not _mark_running(claim):
-                db.session.rollback()
-                log.info("job %s changed before it started; not running it", job_id)
+            if _mark(_MARK_RUNNING, claim, (JobState.QUEUED, JobState.RUNNING)) is None:
+                _refuse(job_id=job_id, token=token, now=claim.started_at)
                 return
             db.session.commit()
             if spec.prepare is not None:
                 prepared = (spec.prepare(claim.subject_id),)
                 db.session.rollback()  # end its reads: the slow part held no lock
         spec.run(claim, *prepared)
-        if not _mark_succeeded(claim, started=counted):
-            db.session.rollback()
-            log.info("job %s changed while it ran; its effect was rolled back", job_id)
+        expected = (JobState.RUNNING,) if counted else (JobState.QUEUED, JobState.RUNNING)
+        attempt = _mark(_MARK_SUCCEEDED[counted], claim, expected, finished=utcnow())
+        if attempt is None:
+            _refuse(job_id=job_id, token=token, now=claim.started_at)  # its effect rolled back
             return
         db.session.commit()
         log.info(
@@ -339,7 +365,7 @@ def run(*, job_id: int, token: str, redelivered: bool = False) -> None:
             job_id,
             claim.kind,
             claim.subject_id,
-            claim.attempts,
+            attempt,
             claim.lateness,
             extra=claim.fields(JobState.SUCCEEDED),
         )
@@ -355,23 +381,30 @@ def run(*, job_id: int, token: str, redelivered: bool = False) -> None:
             claim.subject_id,
             extra=claim.fields(JobState.RUNNING),
         )
-        _record_failure(claim, error=exc)
+        _record_failure(claim, error=exc, counted=counted)
 
 
-def _claim(*, job_id: int, token: str) -> Claim | None:
-    """The job this message may start now, or None (see _refuse for why not)."""
+def _claim(*, job_id: int, token: str, sent: Placement | None) -> Claim | None:
+    """The job this message may start now, or None (see _refuse for why not).
+
+    A message saying what its job is, and due, starts without reading the job: the UPDATE
+    that marks it finds out whether the message was still good.
+    """
     now = utcnow()
-    row = db.session.execute(_READ_JOB, {"job_id": job_id}).one_or_none()
-    if (
-        row is None
-        or row.token != token
-        or row.state not in (JobState.QUEUED, JobState.RUNNING)
-        or row.due_at > now + _EARLY_TOLERANCE
-        or row.attempts >= row.max_attempts
-    ):
-        _refuse(job_id=job_id, token=token, now=now)
-        return None
-    claim = Claim(job_id, row.kind, row.subject_id, token, row.due_at, row.attempts + 1, now)
+    if sent is not None and sent.token == token and sent.due_at <= now + _EARLY_TOLERANCE:
+        claim = Claim(job_id, sent.kind, sent.subject_id, token, sent.due_at, now)
+    else:
+        row = db.session.execute(_READ_JOB, {"job_id": job_id}).one_or_none()
+        if (
+            row is None
+            or row.token != token
+            or row.state not in (JobState.QUEUED, JobState.RUNNING)
+            or row.due_at > now + _EARLY_TOLERANCE
+            or row.attempts >= row.max_attempts
+        ):
+            _refuse(job_id=job_id, token=token, now=now)
+            return None
+        claim = Claim(job_id, row.kind, row.subject_id, token, row.due_at, now)
     log.info(
         "job %s %s:%s started, %.3f s late",
         job_id,
@@ -383,33 +416,23 @@ def _claim(*, job_id: int, token: str) -> Claim | None:
     return claim
 
 
-def _mark_running(claim: Claim) -> bool:
-    return _mark(_MARK_RUNNING, claim, (JobState.QUEUED, JobState.RUNNING))
-
-
-def _mark_succeeded(claim: Claim, *, started: bool) -> bool:
-    expected = (JobState.RUNNING,) if started else (JobState.QUEUED, JobState.RUNNING)
-    return _mark(_MARK_SUCCEEDED, claim, expected, finished=utcnow())
-
-
-def _mark(statement: Update, claim: Claim, expected: tuple[str, ...], **values: Any) -> bool:
-    """Record the claim's attempt if the job still has its token and an expected state.
+def _mark(statement: Update, claim: Claim, expected: tuple[str, ...], **values: Any) -> int | None:
+    """Run a marking statement for the claim; the job's attempts, or None if it no longer
+    has the claim's token and an expected state.
 
     One UPDATE: it waits for a transaction that holds the row (one cancelling the job, or a
     duplicate delivery finishing it) and then sees that transaction's outcome.
     """
-    result = db.session.execute(
+    return db.session.execute(
         statement,
         {
             "job_id": claim.id,
             "claim_token": claim.token,
             "expected": list(expected),
-            "attempt": claim.attempts,
             "started": claim.started_at,
             **values,
         },
-    )
-    return result.rowcount == 1
+    ).scalar_one_or_none()
 
 
 def _refuse(*, job_id: int, token: str, now: datetime) -> None:
@@ -455,16 +478,15 @@ def _refuse(*, job_id: int, token: str, now: datetime) -> None:
         log.warning("job %s changed while its message was read; ignored", job_id)
 
 
-def _record_failure(claim: Claim, *, error: Exception) -> None:
+def _record_failure(claim: Claim, *, error: Exception, counted: bool) -> None:
     job = locked(Job, claim.id)
-    if (
-        job is None
-        or job.token != claim.token
-        or job.state not in (JobState.QUEUED, JobState.RUNNING)
-    ):
+    pending = (JobState.RUNNING,) if counted else (JobState.QUEUED, JobState.RUNNING)
+    if job is None or job.token != claim.token or job.state not in pending:
         db.session.rollback()
         return
-    job.attempts, job.started_at = claim.attempts, claim.started_at
+    if not counted:  # the attempt's transaction rolled back: count it here
+        job.attempts += 1
+        job.started_at = claim.started_at
     job.last_error = f"{type(error).__name__}: {error}"[:2000]
     job_id = claim.id
     if job.attempts >= job.max_attempts:

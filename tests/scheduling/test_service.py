@@ -109,9 +109,8 @@ def test_concurrent_deliveries_commit_the_effect_once(published: list[int], app:
         thread.join()
     done = reload(job_id)
     assert (done.state, done.attempts) == (JobState.SUCCEEDED, 1)
-    effects = db.session.execute(db.select(Job.id).where(Job.kind == "test.written")).all()
     # Deliveries running alongside may call the handler too; only one commits its writes.
-    assert len(effects) == 1 and calls[1] >= 1
+    assert written_count() == 1 and calls[1] >= 1
 
 
 def test_a_job_that_kills_its_worker_fails_after_its_attempts(
@@ -149,6 +148,29 @@ def test_stale_token_and_cancelled_job_are_no_ops(published: list[int]) -> None:
     db.session.commit()
     service.run(job_id=job.id, token=reload(job.id).token)
     assert calls[1] == 0 and reload(job.id).state == JobState.CANCELLED
+
+
+def written_count() -> int:
+    return len(db.session.execute(db.select(Job.id).where(Job.kind == "test.written")).all())
+
+
+def test_a_message_saying_what_its_job_is_runs_it_and_a_stale_one_rolls_back(
+    published: list[int],
+) -> None:
+    job = due_job("test.write")
+    stale = service.Placement(job.token, job.kind, job.subject_id, job.due_at)
+    service.reschedule(job, due_at=utcnow())
+    db.session.commit()
+
+    service.run(job_id=job.id, token=stale.token, sent=stale)
+    assert calls[1] == 1 and written_count() == 0  # it ran, and its writes rolled back
+    assert reload(job.id).state == JobState.QUEUED
+
+    moved = reload(job.id)
+    fresh = service.Placement(moved.token, moved.kind, moved.subject_id, moved.due_at)
+    service.run(job_id=job.id, token=fresh.token, sent=fresh)
+    done = reload(job.id)
+    assert (done.state, done.attempts, written_count()) == (JobState.SUCCEEDED, 1, 1)
 
 
 def test_nothing_published_when_the_transaction_rolls_back(published: list[int]) -> None:
