@@ -107,13 +107,33 @@ def tutorial_worker(
     return processes.Process(queue, args, env, folder, ready=" ready.").start()
 
 
+# The message close_poll.apply_async((i,), eta=eta, queue=queue) sends, built by Celery and
+# published the way Celery publishes it, but through one producer held for the whole loop:
+# twice as fast as apply_async (3,600 a second against 1,600), which matters at a million.
 PUBLISH = """
 import sys, json
 from datetime import datetime
-from bench.tutorial_recipe import close_poll
+from celery.utils import uuid
+from kombu import Exchange, Queue
+from bench.tutorial_recipe import celery
 first, etas = json.load(sys.stdin)
-for i, eta in enumerate(etas, start=first):
-    close_poll.apply_async((i,), eta=datetime.fromisoformat(eta), queue=sys.argv[1])
+queue = Queue(sys.argv[1], Exchange(sys.argv[1]), routing_key=sys.argv[1])
+with celery.producer_or_acquire() as producer:
+    for i, eta in enumerate(etas, start=first):
+        message = celery.amqp.as_task_v2(
+            uuid(), "tutorial.close_poll", args=(i,), eta=datetime.fromisoformat(eta)
+        )
+        producer.publish(
+            message.body,
+            exchange=queue.exchange,
+            routing_key=queue.routing_key,
+            headers=message.headers,
+            serializer="json",
+            delivery_mode=2,
+            declare=[queue] if i == first else [],
+            retry=True,
+            **message.properties,
+        )
 """
 
 
@@ -484,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--lateness", default="1000,10000", help="polls due in one window")
     parser.add_argument("--devices", type=int, default=1000, help="devices polled every 10 s")
-    parser.add_argument("--device-workers", default="1,2", help="worker processes, one run each")
+    parser.add_argument("--device-workers", default="1", help="worker processes, one run each")
     parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices")
     args = parser.parse_args(argv)
     sizes = [200] if args.smoke else [int(s) for s in args.sizes.split(",")]
