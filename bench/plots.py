@@ -46,13 +46,13 @@ def memory_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
         pending, worker, broker = zip(*points, strict=True)
         axes.plot(pending, worker, "o-", color=colour, label=f"{system}: worker RSS")
         axes.plot(pending, broker, "s--", color=colour, alpha=0.6, label=f"{system}: RabbitMQ RSS")
-    axes.set_xscale("log")
-    axes.set_xlabel("pending polls (closing 1-7 days ahead)")
-    axes.set_ylabel("resident memory (MiB)")
-    axes.set_title("Memory against pending schedules")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
-    return save(figure, path)
+    return save(
+        figure,
+        path,
+        xlabel="pending polls (closing 1-7 days ahead)",
+        ylabel="resident memory (MiB)",
+        title="Memory against pending schedules",
+    )
 
 
 def lateness_plot(series: dict[str, list[float]], path: Path) -> Path | None:
@@ -76,16 +76,24 @@ def lateness_plot(series: dict[str, list[float]], path: Path) -> Path | None:
             linestyle=["-", "--", ":"][sizes.index(int(size)) % 3],
             label=f"{system}, {int(size):,} polls",
         )
+    return save(
+        figure,
+        path,
+        xlabel="lateness: closed_at - close_date (ms, log scale)",
+        ylabel="share of polls closed",
+        title="Lateness of polls due in the same 10 s window",
+    )
+
+
+def save(figure: Any, path: Path, *, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label the plot's one axes (x on a log scale) and write it as a PNG."""
+    [axes] = figure.axes
     axes.set_xscale("log")
-    axes.set_xlabel("lateness: closed_at - close_date (ms, log scale)")
-    axes.set_ylabel("share of polls closed")
-    axes.set_title("Lateness of polls due in the same 10 s window")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
-    return save(figure, path)
-
-
-def save(figure: Any, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
