@@ -1,9 +1,11 @@
 """The Celery app bound to the Flask app: every task runs inside an application context."""
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, bootsteps
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -47,6 +49,60 @@ def result_backend_url(app: Flask) -> str:
     return f"db+{database}"
 
 
+class PromptPrefetch(bootsteps.StartStopStep):
+    """Let the worker take messages with an ETA as fast as the broker sends them.
+
+    A worker that holds a message until its ETA raises its prefetch count by one, so that held
+    messages do not stop it taking more. Its event loop sends the new count (basic.qos) only
+    between two passes, and a pass that reads messages after its poll, or while it waits for
+    the broker's reply to basic.qos, then polls again with the count behind, and sleeps until
+    its next timer (up to two seconds) before raising it. Measured on RabbitMQ: an idle worker
+    took 30 to 60 ETA messages a second, so 10,000 polls sent 30 s before they were due had
+    mostly not reached it when they were. This step wakes the loop whenever the count goes up,
+    so the raise follows at once.
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, c: Any, **kwargs: Any) -> None:
+        super().__init__(c, **kwargs)
+        self.pipe: tuple[int, int] | None = None
+        self.pending = False
+
+    def start(self, c: Any) -> None:
+        if c.hub is None or c.qos is None:
+            return  # no event loop (solo or threads pool): nothing sleeps on a timer
+        if self.pipe is None:
+            self.pipe = os.pipe()
+            for fd in self.pipe:
+                os.set_blocking(fd, False)
+        c.hub.add_reader(self.pipe[0], self._drain)
+        increment = c.qos.increment_eventually
+
+        def increment_and_wake(n: int = 1) -> int:
+            value = increment(n)
+            if not self.pending and self.pipe is not None:
+                self.pending = True
+                os.write(self.pipe[1], b"\0")
+            return value
+
+        c.qos.increment_eventually = increment_and_wake
+
+    def _drain(self) -> None:
+        self.pending = False
+        if self.pipe is not None:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.pipe[0], 4096)
+
+    def shutdown(self, c: Any) -> None:
+        if self.pipe is not None:
+            if c.hub is not None:
+                c.hub.remove_reader(self.pipe[0])
+            for fd in self.pipe:
+                os.close(fd)
+            self.pipe = None
+
+
 def make_celery(app: Flask) -> Celery:
     class ContextTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -55,6 +111,7 @@ def make_celery(app: Flask) -> Celery:
 
     celery = Celery(app.import_name, task_cls=ContextTask)
     celery.config_from_object(app.config["CELERY"])
+    celery.steps["consumer"].add(PromptPrefetch)
     interval = app.config["PROMOTER_INTERVAL"]
     default = celery.conf.task_default_queue
     if app.config["CELERY_BROKER_URL"].startswith("filesystem://"):
