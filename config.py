@@ -51,8 +51,6 @@ class Config:
     JOB_RETRY_BACKOFF_MAX = _float("JOB_RETRY_BACKOFF_MAX", 300)
     # Deferrable jobs (device polls) wait while more messages than this wait in the queue.
     BACKPRESSURE_QUEUE_LIMIT = _int("BACKPRESSURE_QUEUE_LIMIT", 5000)
-    # ... and while a must-happen job (closing a poll) is this many seconds overdue and not run.
-    BACKPRESSURE_LATENESS = _float("BACKPRESSURE_LATENESS", 1)
     # Devices (app/devices).
     DEVICE_OFFLINE_AFTER = _int("DEVICE_OFFLINE_AFTER", 3)  # failed polls in a row
     DEVICE_MIN_INTERVAL = _int("DEVICE_MIN_INTERVAL", 5)

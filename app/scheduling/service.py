@@ -516,8 +516,8 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
     """Queue jobs entering the horizon, re-send lost messages, recover jobs of dead workers.
 
     Must-happen work is never held. Deferrable jobs fill the broker's queue only up to
-    BACKPRESSURE_QUEUE_LIMIT waiting messages, and not at all while must-happen work runs late;
-    the rest stay in the database (counted as held back) until the workers catch up.
+    BACKPRESSURE_QUEUE_LIMIT waiting messages; the rest stay in the database (counted as held
+    back) until the queue drains.
     """
     counts = {"promoted": 0, "resent": 0, "recovered": 0, "held_back": 0}
 
@@ -535,7 +535,7 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
         )
 
     _promote_where(must_happen, counts, batch_size=batch_size)
-    room = _room_for_deferrable()
+    room = _room_in_queue()
     left = _promote_where(
         lambda now: entering(now) & Job.deferrable.is_(True),
         counts,
@@ -584,25 +584,9 @@ def _promote_where(
     return limit
 
 
-def _room_for_deferrable() -> int | None:
-    """How many deferrable jobs may be sent now; None when the queue's depth cannot be read
-    (work is not held back on a guess).
-
-    None at all while a must-happen job waits more than BACKPRESSURE_LATENESS past its due
-    time: the workers are behind (10,000 polls closing together), and each message sent now
-    would take a share of them from the closes still waiting. Otherwise what the queue takes
-    before it is over BACKPRESSURE_QUEUE_LIMIT: the queue's depth does not count the messages
-    a worker holds until their ETA, so it alone cannot tell that the workers are behind.
-    """
-    late = utcnow() - _seconds("BACKPRESSURE_LATENESS")
-    waiting = db.session.execute(
-        select(Job.id)
-        .where(Job.state == JobState.QUEUED, Job.due_at < late, Job.deferrable.is_(False))
-        .limit(1)
-    ).first()
-    if waiting is not None:
-        log.info("promoter: must-happen work runs late, holding back deferrable jobs")
-        return 0
+def _room_in_queue() -> int | None:
+    """How many more messages the queue takes before it is over BACKPRESSURE_QUEUE_LIMIT;
+    None when its depth cannot be read (work is not held back on a guess)."""
     limit = current_app.config["BACKPRESSURE_QUEUE_LIMIT"]
     celery = current_app.extensions["celery"]
     try:

@@ -236,22 +236,6 @@ def test_promoter_queues_jobs_entering_the_horizon(published: list[int]) -> None
     assert reload(far.id).state == JobState.SCHEDULED
 
 
-def test_deferrable_work_waits_while_must_happen_work_runs_late(published: list[int]) -> None:
-    late = due_job(subject_id=1)
-    late.due_at = utcnow() - timedelta(seconds=5)  # sent, due, not run: the workers are behind
-    follow_up = service.schedule(kind="test.count", subject_id=2, due_at=utcnow(), deferrable=True)
-    db.session.commit()
-    published.clear()
-
-    assert service.promote()["held_back"] == 1
-    assert published == []
-    assert reload(follow_up.id).state == JobState.SCHEDULED
-
-    service.run(job_id=late.id, token=late.token)  # the workers caught up
-    assert service.promote()["promoted"] == 1
-    assert published == [follow_up.id]
-
-
 def test_promoter_resends_lost_messages_and_recovers_lost_runs(
     published: list[int], app: Flask
 ) -> None:
