@@ -2,11 +2,12 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
-SYSTEM_TEST_PACKAGES := rabbitmq-server postgresql chromium fonts-liberation wrk
+BENCH_PACKAGES := rabbitmq-server postgresql wrk
+SYSTEM_TEST_PACKAGES := $(BENCH_PACKAGES) chromium fonts-liberation
 FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
 	$(wildcard frontend/vite.config.*) $(shell find frontend/src -type f)
 
-.PHONY: help run test lint format migrate system-deps clean frontend bench bench-smoke
+.PHONY: help run test lint format migrate system-deps bench-deps clean frontend bench bench-smoke
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,14 +41,18 @@ frontend/dist/index.html: $(FRONTEND_SOURCES)
 	cd frontend && npm ci && npm run build
 	touch $@
 
-bench: system-deps  ## Punctual against the tutorial recipe: prints a table, writes bench/results/
+bench: bench-deps  ## Punctual against the tutorial recipe: prints a table, writes bench/results/
 	$(BIN)/python -m bench.run
 
-bench-smoke: system-deps  ## The benchmarks at tiny sizes (part of make test), so they cannot rot
+bench-smoke: bench-deps  ## The benchmarks at tiny sizes (part of make test), so they cannot rot
 	$(BIN)/python -m bench.run --smoke
 
 system-deps: $(VENV)/.dev
 	scripts/install-test-deps.sh $(SYSTEM_TEST_PACKAGES)
+
+# The benchmarks need no browser: a fresh machine skips installing Chromium for them.
+bench-deps: $(VENV)/.dev
+	scripts/install-test-deps.sh $(BENCH_PACKAGES)
 
 lint: $(VENV)/.dev  ## ruff check and format check
 	$(BIN)/ruff check .
