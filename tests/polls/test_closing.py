@@ -121,15 +121,16 @@ def test_job_beyond_the_horizon_waits_in_the_database(client: FlaskClient) -> No
 
 
 def test_broker_down_when_creating_still_closes_on_time(
-    migrated: Stack, client: FlaskClient
+    migrated: Stack, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = {**migrated.config(), "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
     broken: Flask = create_app(config)
     broken_client = broken.test_client()
     owner = user_headers(broken_client)
     poll = create_poll(broken_client, owner, closes_in=2)
-    job = close_job(client, poll["id"])
-    assert job["state"] == "scheduled", "a job whose message was not sent goes back to the promoter"
+    # Its job went back to the promoter (not its state: the promoter, every 0.5 s here, may
+    # already have sent it again).
+    assert "1 job(s) left for the promoter" in caplog.text
 
     closed = wait_closed(client, poll["id"])
     lateness = (parse(closed["closed_at"]) - parse(closed["close_date"])).total_seconds()
