@@ -77,6 +77,7 @@ class PromptPrefetch(bootsteps.StartStopStep):
             for fd in self.pipe:
                 os.set_blocking(fd, False)
         c.hub.add_reader(self.pipe[0], self._drain)
+        self.pending = False  # a reconnect starts a new loop: never wait on a wake it lost
         increment = c.qos.increment_eventually
 
         def increment_and_wake(n: int = 1) -> int:
