@@ -293,18 +293,19 @@ def lateness_row(
 def punctual_lateness(
     rabbitmq: Any, postgres: Any, folder: Path, n: int, lead: float, window_s: float
 ) -> dict[str, Any]:
-    """Polls written as the service writes them; the promoter sends them as they enter the
-    horizon, the worker holds each until due and closes it."""
+    """Polls written as the service writes them while it runs; the promoter sends them as they
+    enter the horizon, the worker holds each until due and closes it. The lead counts from
+    when they are written (as the tutorial's counts from when it publishes)."""
     from app.polls.models import Poll
 
     database = postgres.create_database(f"lateness_{n}")
     env = harness.punctual_env(database, rabbitmq.url, folder)
     harness.migrate(env)
-    due = window_of(n, lead, window_s)
-    bulk_polls(database, n, due)
     started = harness.punctual_processes(env, folder)
     engine = create_engine(database)
     try:
+        due = window_of(n, lead, window_s)
+        bulk_polls(database, n, due)
 
         def closed_count() -> int:
             with engine.connect() as connection:

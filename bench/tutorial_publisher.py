@@ -15,6 +15,7 @@ taking them on the same 2 cores, most of `make bench` went into building a milli
 
 import itertools
 import json
+import socket
 import sys
 from datetime import datetime
 from typing import Any
@@ -110,6 +111,10 @@ def main() -> None:
         producer = broker.Producer()
         producer.maybe_declare(queue)
         connection = producer.channel.connection
+        # py-amqp gives up on a socket the broker has not read from for 1 s (TCP_USER_TIMEOUT);
+        # RabbitMQ's flow control stops reading from fast publishers for longer. Wait for it
+        # (the benchmark gives up on publishers that make no progress for a minute).
+        connection.transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
 
         def celery_bytes(task_id: str, i: int, eta: str) -> bytes:
             """What producer.publish writes for poll i's message (recorded, not sent)."""
