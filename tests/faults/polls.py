@@ -92,7 +92,12 @@ def assert_exactly_once(closed: list[Closed], fleet: Fleet) -> dict[str, int]:
 
 def lateness(closed: list[Closed]) -> dict[str, float]:
     seconds = sorted((c.closed_at - c.close_date).total_seconds() for c in closed)
-    quantiles = statistics.quantiles(seconds, n=100) if len(seconds) > 1 else seconds * 99
+    # inclusive: the exclusive default extrapolates past the largest value for a few samples
+    quantiles = (
+        statistics.quantiles(seconds, n=100, method="inclusive")
+        if len(seconds) > 1
+        else seconds * 99
+    )
     return {
         "p50": round(statistics.median(seconds), 3),
         "p99": round(quantiles[98], 3),
