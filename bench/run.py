@@ -125,17 +125,19 @@ def publish_tutorial(
         return sum(int(report.read_text() or 0) for report in reports if report.exists())
 
     count, grew_at = -1, time.monotonic()
-    while any(process.poll() is None for process in running):
-        time.sleep(2)
-        if published() > count:
-            count, grew_at = published(), time.monotonic()
-        elif time.monotonic() - grew_at > stall:
-            for process in running:
-                process.kill()
-            alarms = rabbitmq.alarms()
-            return time.monotonic() - started, f"publishing blocked at {count}; alarms {alarms}"
-    for report in reports:
-        report.unlink(missing_ok=True)
+    try:
+        while any(process.poll() is None for process in running):
+            time.sleep(2)
+            if (now_count := published()) > count:
+                count, grew_at = now_count, time.monotonic()
+            elif time.monotonic() - grew_at > stall:
+                for process in running:
+                    process.kill()
+                alarms = rabbitmq.alarms()
+                return time.monotonic() - started, f"publishing blocked at {count}; alarms {alarms}"
+    finally:
+        for report in reports:
+            report.unlink(missing_ok=True)
     if any(process.returncode != 0 for process in running):
         raise RuntimeError("publishing the tutorial's messages failed")
     return time.monotonic() - started, ""
