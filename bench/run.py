@@ -197,8 +197,13 @@ def tutorial_holding(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
     gets it to that state in minutes. One worker and one queue for all sizes: each size adds the
     messages that take it from the previous one.
     """
+    from celery import Celery
+
+    from app.scheduling.broker import queue_depth
+
     rabbitmq = harness.RabbitMQServer(folder / "rabbitmq")
     rabbitmq.start()
+    broker = Celery(broker=rabbitmq.url)  # reads the queue's depth with a passive declare
     queue = "tutorial_memory"
     worker = tutorial_worker(
         rabbitmq.url, folder, queue, folder / f"{queue}.log", prefetch_multiplier=0, quiet=True
@@ -210,7 +215,7 @@ def tutorial_holding(folder: Path, sizes: list[int]) -> list[dict[str, Any]]:
             seconds, blocked = publish_tutorial(rabbitmq, queue, days_ahead(n)[held:], 2)
             began = time.monotonic()
             harness.wait_until(
-                lambda: worker.proc.poll() is not None or rabbitmq.messages_ready(queue) == 0,
+                lambda: worker.proc.poll() is not None or queue_depth(broker, queue) == 0,
                 timeout=120 + n / 500,
             )
             taken = time.monotonic() - began + seconds

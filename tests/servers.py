@@ -460,10 +460,12 @@ class RabbitMQServer:
             return pid
         return None
 
-    def _pika_parameters(self) -> object:
-        import pika
-
-        return pika.ConnectionParameters(
+    def _amqp_ready(self) -> bool:
+        try:
+            import pika  # optional: without it, readiness is a TCP connect
+        except ImportError:
+            return True
+        params = pika.ConnectionParameters(
             host=_LOOPBACK,
             port=self.port,
             credentials=pika.PlainCredentials("guest", "guest"),
@@ -471,32 +473,11 @@ class RabbitMQServer:
             socket_timeout=2,
             stack_timeout=5,
         )
-
-    def _amqp_ready(self) -> bool:
         try:
-            import pika  # optional: without it, readiness is a TCP connect
-        except ImportError:
-            return True
-        try:
-            pika.BlockingConnection(self._pika_parameters()).close()
+            pika.BlockingConnection(params).close()
         except (pika.exceptions.AMQPError, OSError):
             return False
         return True
-
-    def messages_ready(self, queue: str) -> int:
-        """Messages waiting in ``queue`` (not those delivered and unacknowledged); 0 if there
-        is no such queue. A passive declare over AMQP: milliseconds, where each ``rabbitmqctl``
-        call boots an Erlang VM (about 0.7 s of CPU), so use this in polling loops."""
-        import pika
-
-        connection = pika.BlockingConnection(self._pika_parameters())
-        try:
-            return connection.channel().queue_declare(queue, passive=True).method.message_count
-        except pika.exceptions.ChannelClosedByBroker:
-            return 0
-        finally:
-            if connection.is_open:
-                connection.close()
 
     def _logs(self) -> str:
         return f"{_tail(self.stdout_log)}\n{_tail(self.log_file)}"
