@@ -301,8 +301,13 @@ def run_poll(job: scheduling.Claim, outcome: PollOutcome | None) -> None:
         return
     factor = min(2 ** max(device.consecutive_failures - 1, 0), MAX_BACKOFF_FACTOR)
     step = timedelta(seconds=device.interval * factor)
-    _schedule_poll(
-        device, due_at=next_slot(due_at=job.due_at, step=step, now=utcnow()), deferrable=True
+    # Unless a poll was asked for while this one ran (poll now, a resume): that one goes on.
+    scheduling.schedule_once(
+        kind=POLL,
+        subject_id=device.id,
+        due_at=next_slot(due_at=job.due_at, step=step, now=utcnow()),
+        owner_id=device.owner_id,
+        deferrable=True,
     )
 
 

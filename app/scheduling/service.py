@@ -78,7 +78,12 @@ def schedule(
 
 
 def schedule_once(
-    *, kind: str, subject_id: int, due_at: datetime, deferrable: bool = False
+    *,
+    kind: str,
+    subject_id: int,
+    due_at: datetime,
+    owner_id: int | None = None,
+    deferrable: bool = False,
 ) -> int | None:
     """Schedule a job unless one of the same kind is already pending for the subject.
 
@@ -92,6 +97,7 @@ def schedule_once(
         {
             "kind": kind,
             "subject_id": subject_id,
+            "owner_id": owner_id,
             "deferrable": deferrable,
             "max_attempts": current_app.config["JOB_MAX_ATTEMPTS"],
             **placement,
@@ -495,7 +501,7 @@ def _record_failure(claim: Claim, *, error: Exception, counted: bool) -> None:
         log.error(
             "job %s failed for good after %d attempts", job_id, job.attempts, extra=job_fields(job)
         )
-    else:
+    elif not _supersede(job):
         base = current_app.config["JOB_RETRY_BACKOFF"]
         delay = min(base * 2 ** (job.attempts - 1), current_app.config["JOB_RETRY_BACKOFF_MAX"])
         _place(job, utcnow() + timedelta(seconds=delay))
@@ -519,7 +525,7 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
     BACKPRESSURE_QUEUE_LIMIT waiting messages; the rest stay in the database (counted as held
     back) until the queue drains.
     """
-    counts = {"promoted": 0, "resent": 0, "recovered": 0, "held_back": 0}
+    counts = {"promoted": 0, "resent": 0, "recovered": 0, "superseded": 0, "held_back": 0}
 
     def entering(now: datetime) -> Any:
         return (Job.state == JobState.SCHEDULED) & (
@@ -600,7 +606,38 @@ def _room_in_queue() -> int | None:
     return room
 
 
+def _supersede(job: Job) -> bool:
+    """Cancel a job that would run again (a retry, a lost run) while another job of its kind
+    is pending for the subject (scheduled while it ran: a device polled now during its poll).
+
+    At most one job per kind and subject is pending; the newer one does the work.
+    """
+    newer = db.session.execute(
+        select(Job.id).where(
+            Job.kind == job.kind,
+            Job.subject_id == job.subject_id,
+            Job.state.in_(PENDING),
+            Job.id != job.id,
+        )
+    ).scalar_one_or_none()
+    if newer is None:
+        return False
+    job.state = JobState.CANCELLED
+    job.finished_at = utcnow()
+    log.warning(
+        "job %s %s:%s not run again: job %s of its kind is pending",
+        job.id,
+        job.kind,
+        job.subject_id,
+        newer,
+        extra=job_fields(job),
+    )
+    return True
+
+
 def _promote_one(job: Job, now: datetime) -> str:
+    if job.state == JobState.RUNNING and _supersede(job):
+        return "superseded"
     outcome = {
         JobState.SCHEDULED: "promoted",
         JobState.QUEUED: "resent",

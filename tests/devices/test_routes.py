@@ -8,6 +8,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import app.devices.jobs  # noqa: F401  (registers the device job handlers)
+from app.devices.service import POLL
+from app.extensions import db
+from app.scheduling import registry
+from app.scheduling import service as scheduling
+from app.scheduling.models import Job
+from app.scheduling.registry import JobKind, kind_of
 from tests.factories import create_device, in_seconds, user_headers
 
 
@@ -77,7 +84,9 @@ def test_devices_are_their_owners(client: FlaskClient) -> None:
         ("patch", url, {"paused": True}),
         ("delete", url, None),
         ("get", f"{url}/observations", None),
+        ("get", f"{url}/statuses", None),
         ("post", f"{url}/poll", None),
+        ("post", f"{url}/schedule", {"at": in_seconds(60)}),
         ("post", f"{url}/commands", {"is_on": True}),
     ]:
         response = getattr(client, method)(path, json=body, headers=other)
@@ -133,6 +142,54 @@ def test_pause_cancels_the_pending_poll_and_resume_schedules_one(private_app: Fl
     resumed = client.patch(url, json={"paused": False}, headers=headers).get_json()
     assert resumed["paused"] is False
     assert len(client.get(jobs_url).get_json()["items"]) == len(after_pause) + 1
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        [("post", "/poll", None)],
+        [("post", "/schedule", {"at": "later"})],
+        [("patch", "", {"paused": True}), ("patch", "", {"paused": False})],
+    ],
+    ids=["poll-now", "schedule", "pause-resume"],
+)
+def test_a_poll_asked_for_while_one_runs_goes_on_alone(
+    private_app: Flask, monkeypatch: pytest.MonkeyPatch, meanwhile: list
+) -> None:
+    """The running poll records its readings and leaves the schedule to the newer poll."""
+    client = private_app.test_client()
+    headers = user_headers(client)
+    device = create_device(client, headers, interval=3600)
+    url = f"/api/devices/{device['id']}"
+    jobs_url = f"/api/jobs?kind=device.poll&subject_id={device['id']}"
+    (first,) = client.get(jobs_url).get_json()["items"]
+    poll = kind_of(POLL)
+
+    def fetch_while_the_user_acts(device_id: int):
+        outcome = poll.prepare(device_id)
+        for method, path, body in meanwhile:
+            if body == {"at": "later"}:
+                body = {"at": in_seconds(600)}
+            response = getattr(client, method)(url + path, json=body, headers=headers)
+            assert response.status_code < 300, response.get_json()
+        return outcome
+
+    monkeypatch.setitem(
+        registry._kinds, POLL, JobKind(run=poll.run, prepare=fetch_while_the_user_acts)
+    )
+    with private_app.app_context():
+        token = db.session.get(Job, first["id"]).token
+        db.session.rollback()
+        scheduling.run(job_id=first["id"], token=token)
+
+    jobs = {job["id"]: job for job in client.get(jobs_url).get_json()["items"]}
+    assert jobs[first["id"]]["state"] == "succeeded"
+    assert [job["state"] for job in jobs.values() if job["state"] != "succeeded"] in (
+        ["queued"],
+        ["scheduled"],
+    ), jobs
+    readings = client.get(f"{url}/statuses", headers=headers).get_json()["items"]
+    assert len(readings) == 1
 
 
 def test_poll_now_and_schedule_move_the_one_pending_poll(client: FlaskClient) -> None:

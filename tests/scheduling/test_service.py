@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 
 from app.database import utcnow
 from app.extensions import db
@@ -51,6 +51,15 @@ def flaky(job: Claim) -> None:
         failures_left[job.subject_id] -= 1
         raise RuntimeError("vendor said no")
     calls[job.subject_id] += 1
+
+
+@handler("test.overtaken")
+def overtaken(job: Claim) -> None:
+    """Fails after another job of its kind was scheduled for its subject while it ran."""
+    with current_app.app_context():  # another session, as a web request would be
+        service.schedule(kind=job.kind, subject_id=job.subject_id, due_at=utcnow())
+        db.session.commit()
+    raise RuntimeError("vendor said no")
 
 
 @pytest.fixture
@@ -198,6 +207,44 @@ def test_failure_is_retried_with_backoff_then_succeeds(published: list[int], app
     assert reload(job.id).state == JobState.SUCCEEDED and calls[7] == 1
 
 
+def test_retry_delays_double_up_to_their_cap(published: list[int], app: Flask) -> None:
+    app.config.update(JOB_MAX_ATTEMPTS=5, JOB_RETRY_BACKOFF=120, JOB_RETRY_BACKOFF_MAX=300)
+    failures_left[9] = 5
+    job = due_job("test.flaky", 9)
+    delays = []
+    for _ in range(4):
+        current = reload(job.id)
+        service.reschedule(current, due_at=utcnow()) if current.state == "scheduled" else None
+        db.session.commit()
+        service.run(job_id=job.id, token=reload(job.id).token)
+        delays.append((reload(job.id).due_at - utcnow()).total_seconds())
+    assert [round(delay, -1) for delay in delays] == [120, 240, 300, 300]
+
+
+def test_a_failed_job_is_not_retried_when_a_newer_one_of_its_kind_is_pending(
+    published: list[int],
+) -> None:
+    job = due_job("test.overtaken", 4)
+    # A redelivered message (or a job with a prepare step) commits its start first.
+    service.run(job_id=job.id, token=job.token, redelivered=True)
+    jobs = db.session.execute(db.select(Job).where(Job.subject_id == 4)).scalars().all()
+    states = {row.id: row.state for row in jobs}
+    newer = next(job_id for job_id in states if job_id != job.id)
+    assert states == {job.id: JobState.CANCELLED, newer: JobState.QUEUED}
+    assert reload(job.id).last_error == "RuntimeError: vendor said no"
+
+
+def test_a_lost_run_gives_way_to_a_newer_job_of_its_kind(published: list[int]) -> None:
+    crashed = due_job(subject_id=5)
+    crashed.state, crashed.started_at = JobState.RUNNING, utcnow() - timedelta(minutes=10)
+    db.session.commit()
+    newer = due_job(subject_id=5)
+    published.clear()
+    assert service.promote()["superseded"] == 1
+    assert reload(crashed.id).state == JobState.CANCELLED
+    assert reload(newer.id).state == JobState.QUEUED and published == []
+
+
 def test_failure_after_the_last_attempt_keeps_the_error(published: list[int], app: Flask) -> None:
     app.config["JOB_MAX_ATTEMPTS"] = 2
     failures_left[8] = 5
@@ -248,13 +295,19 @@ def test_promoter_resends_lost_messages_and_recovers_lost_runs(
     tokens = {lost.id: lost.token, crashed.id: crashed.token}
     published.clear()
 
-    assert service.promote() == {"promoted": 0, "resent": 1, "recovered": 1, "held_back": 0}
+    assert service.promote() == {
+        "promoted": 0,
+        "resent": 1,
+        "recovered": 1,
+        "superseded": 0,
+        "held_back": 0,
+    }
     assert sorted(published) == sorted(tokens)
     # The same message again (same token): it still runs exactly once.
     for job_id, token in tokens.items():
         service.run(job_id=job_id, token=token)
     assert calls == Counter({1: 1, 2: 1})
-    assert service.promote() == {"promoted": 0, "resent": 0, "recovered": 0, "held_back": 0}
+    assert not any(service.promote().values())
 
 
 def test_unknown_job_and_handlerless_kind(published: list[int]) -> None:
