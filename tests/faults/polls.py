@@ -90,6 +90,13 @@ def assert_exactly_once(closed: list[Closed], fleet: Fleet) -> dict[str, int]:
     }
 
 
+def waited_after(closed: list[Closed], recovered: datetime) -> float:
+    """The longest a poll stayed open past both its close date and the end of the fault."""
+    return round(
+        max((c.closed_at - max(c.close_date, recovered)).total_seconds() for c in closed), 3
+    )
+
+
 def lateness(closed: list[Closed]) -> dict[str, float]:
     seconds = sorted((c.closed_at - c.close_date).total_seconds() for c in closed)
     # inclusive: the exclusive default extrapolates past the largest value for a few samples

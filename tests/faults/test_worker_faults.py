@@ -6,11 +6,20 @@ from collections.abc import Callable
 import psycopg
 from flask import Flask
 
+from app.database import utcnow
 from app.extensions import db
 from app.scheduling.models import Job
 from tests.conftest import Stack
 from tests.faults.conftest import Fleet
-from tests.faults.polls import assert_exactly_once, lateness, make_polls, outcomes, wait_all_closed
+from tests.faults.polls import (
+    assert_exactly_once,
+    lateness,
+    make_polls,
+    outcomes,
+    wait_all_closed,
+    waited_after,
+)
+from tests.faults.test_server_faults import CATCH_UP
 from tests.helpers import wait_for
 
 
@@ -23,11 +32,14 @@ def test_kill_9_while_holding_eta_work(
     wait_for(lambda: "received" in worker.log() and "run_job" in worker.log(), what="ETA work held")
     worker.kill()  # SIGKILL with the ETA messages unacknowledged in its memory
     replacement = fleet.worker(name="replacement")
+    back = utcnow()
 
     closed = wait_all_closed(app, poll_ids, timeout=30)
     counts = assert_exactly_once(closed, fleet)
-    report(f"{counts}, lateness {lateness(closed)}")
+    waited = waited_after(closed, back)
+    report(f"{counts}, lateness {lateness(closed)}, longest wait once a worker was back {waited} s")
     assert "job" in replacement.log()
+    assert waited < CATCH_UP
 
 
 def test_kill_9_in_the_middle_of_a_job(
@@ -54,11 +66,17 @@ def test_kill_9_in_the_middle_of_a_job(
         # The dead worker's transaction rolled back: nothing of its attempt remains.
         assert (left.state, left.attempts) == ("queued", 0)
     fleet.worker(name="replacement")
+    back = utcnow()
 
     closed = wait_all_closed(app, [poll_id], timeout=30)
     counts = assert_exactly_once(closed, fleet)
-    report(f"{counts}, attempts {fleet.starts()[job_id]} (the killed one and the redelivery)")
+    waited = round((closed[0].closed_at - back).total_seconds(), 3)  # the job was due already
+    report(
+        f"{counts}, attempts {fleet.starts()[job_id]} (the killed one and the redelivery), "
+        f"closed {waited} s after a worker was back"
+    )
     assert fleet.starts()[job_id] == 2
+    assert waited < CATCH_UP
     with app.app_context():
         # The redelivery ran the way that counts the attempt first (a poison job cannot loop).
         assert db.session.get(Job, job_id).attempts == 1
@@ -86,11 +104,14 @@ def test_overdue_job_runs_at_once_and_reports_its_lateness(
     time.sleep(6)  # no worker and no beat: it becomes 2 s overdue
     fleet.worker()
     fleet.beat()
+    back = utcnow()
 
     closed = wait_all_closed(app, poll_ids, timeout=20)
     assert_exactly_once(closed, fleet)
     job = outcomes(app, poll_ids)[0]
     with app.app_context():
         late = db.session.get(Job, job.job_id).lateness
-    report(f"lateness reported by the job: {late:.3f} s")
+    waited = waited_after(closed, back)
+    report(f"lateness reported by the job: {late:.3f} s; run {waited} s after the promoter started")
     assert late >= 2
+    assert waited < CATCH_UP
