@@ -31,6 +31,7 @@ run: $(VENV)/.runtime frontend  ## Start web + worker + beat on SQLite and a ser
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT)
 
 test: system-deps lint frontend  ## Install what the tests need, start RabbitMQ + PostgreSQL, run everything
+	scripts/check-node.sh
 	cd frontend && { [ -d node_modules ] || npm ci; } && npm run lint && npm test
 	$(BIN)/pytest
 	$(BIN)/python -m bench.run --smoke
@@ -38,6 +39,7 @@ test: system-deps lint frontend  ## Install what the tests need, start RabbitMQ 
 frontend: frontend/dist/index.html  ## Build the React UI into frontend/dist (when its sources changed)
 
 frontend/dist/index.html: $(FRONTEND_SOURCES)
+	scripts/check-node.sh
 	cd frontend && npm ci && npm run build
 	touch $@
 
