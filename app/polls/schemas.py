@@ -7,7 +7,7 @@ MAX_OPTIONS = 50
 
 
 def distinct(names: list[str]) -> None:
-    folded = [name.strip().casefold() for name in names]
+    folded = [name.casefold() for name in names]
     if len(set(folded)) != len(folded):
         raise ma.ValidationError("Options must be different from each other.")
 
@@ -15,7 +15,7 @@ def distinct(names: list[str]) -> None:
 class PollCreateSchema(ma.Schema):
     title = TrimmedString(required=True, validate=ma.validate.Length(min=1, max=500))
     options = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=200)),
+        TrimmedString(validate=ma.validate.Length(min=1, max=200)),
         required=True,
         validate=[
             ma.validate.Length(

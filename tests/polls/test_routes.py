@@ -48,6 +48,7 @@ def test_close_date_as_epoch_seconds(client: FlaskClient) -> None:
         ({"options": [f"o{i}" for i in range(51)]}, "options"),
         ({"options": ["Same", "same "]}, "options"),
         ({"options": ["ok", ""]}, "options"),
+        ({"options": ["ok", "   "]}, "options"),
         ({"options": "Pizza,Soup"}, "options"),
         ({"title": ""}, "title"),
         ({"title": "   "}, "title"),
