@@ -73,7 +73,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_tasks(celery: Celery) -> None:
     celery.autodiscover_tasks(DOMAINS, related_name="tasks")
-    celery.autodiscover_tasks(DOMAINS, related_name="jobs")
+    # The job kinds, registered now in every process: the worker runs them, and the web tells
+    # which of them a user may cancel.
+    celery.autodiscover_tasks(DOMAINS, related_name="jobs", force=True)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -7,6 +7,7 @@ machines) there are. Request latency is the one figure kept in this process's me
 import contextlib
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
@@ -22,7 +23,7 @@ from app.devices.models import Device
 from app.extensions import db
 from app.polls.models import Option, Poll
 from app.scheduling.broker import queue_depth
-from app.scheduling.models import PENDING, Job
+from app.scheduling.models import PENDING, Job, JobState
 
 blp = Blueprint("metrics", __name__)
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -49,6 +50,7 @@ class DatabaseCollector:
         yield self.jobs()
         yield self.lateness()
         yield self.promoter_lag()
+        yield self.held_back()
         yield from self.domain()
         yield self.queue_depth()
 
@@ -90,6 +92,23 @@ class DatabaseCollector:
             "punctual_promoter_lag_seconds",
             "How long the most overdue job that has not started has been due (0 if none).",
             value=lag,
+        )
+
+    def held_back(self) -> Metric:
+        # The promoter hands a deferrable job over as it enters the horizon, before it is due,
+        # unless the queue is over BACKPRESSURE_QUEUE_LIMIT. One made due at once (a closed
+        # poll's results) waits up to a promoter interval without being held back.
+        due = utcnow() - timedelta(seconds=current_app.config["PROMOTER_INTERVAL"])
+        count = db.session.execute(
+            select(func.count(Job.id)).where(
+                Job.state == JobState.SCHEDULED, Job.deferrable.is_(True), Job.due_at <= due
+            )
+        ).scalar_one()
+        return GaugeMetricFamily(
+            "punctual_jobs_held_back",
+            "Deferrable jobs due (for over a promoter interval) but still in the database: "
+            "held back while the broker's queue is over BACKPRESSURE_QUEUE_LIMIT.",
+            value=count,
         )
 
     def domain(self) -> Iterator[Metric]:

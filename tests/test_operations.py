@@ -50,6 +50,33 @@ def test_metrics_report_jobs_lateness_domain_and_requests(client: FlaskClient, a
     assert 'punctual_http_request_duration_seconds_count{method="POST",route="/api/polls"' in text
 
 
+def test_metrics_count_deferrable_jobs_held_back(private_app: Flask) -> None:
+    # A private database: no promoter hands the held-back job over while it is counted.
+    private_app.config["PROMOTER_INTERVAL"] = 60
+    with private_app.app_context():
+        now = utcnow()
+        for subject_id, (due, state) in enumerate(
+            [
+                (now - timedelta(minutes=1), JobState.SCHEDULED),  # due, not handed over
+                (now - timedelta(minutes=1), JobState.QUEUED),  # handed over
+                (now + timedelta(minutes=1), JobState.SCHEDULED),  # not due yet
+                (now - timedelta(seconds=30), JobState.SCHEDULED),  # for the next promoter run
+            ],
+            start=1,
+        ):
+            job = scheduling.schedule(
+                kind="test.metrics", subject_id=subject_id, due_at=due, deferrable=True
+            )
+            job.state = state
+        must_happen = scheduling.schedule(
+            kind="test.metrics", subject_id=5, due_at=now + timedelta(days=1)
+        )
+        must_happen.due_at = now - timedelta(minutes=1)  # overdue, never deferrable
+        db.session.commit()
+    text = private_app.test_client().get("/metrics").get_data(as_text=True)
+    assert "\npunctual_jobs_held_back 1.0\n" in text
+
+
 def test_request_id_is_echoed_or_made_up(client: FlaskClient) -> None:
     given = client.get("/api/polls", headers={"X-Request-ID": "trace-42"})
     assert given.headers["X-Request-ID"] == "trace-42"

@@ -1,4 +1,4 @@
-"""Which function runs a job of each kind."""
+"""Which function runs a job of each kind, and whether a user may cancel such a job directly."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,12 +10,21 @@ class JobKind:
     run: Callable[..., None]
     # Slow I/O (a vendor's API) done before the job's transaction, so no lock is held during it.
     prepare: Callable[[int], Any] | None = None
+    # Set for jobs their domain relies on (a recurring schedule, a poll's close): they may not
+    # be cancelled on their own, and this tells the user what to do instead. `{subject_id}` is
+    # replaced by the job's subject.
+    instead_of_cancelling: str | None = None
 
 
 _kinds: dict[str, JobKind] = {}
 
 
-def handler(kind: str, *, prepare: Callable[[int], Any] | None = None) -> Callable:
+def handler(
+    kind: str,
+    *,
+    prepare: Callable[[int], Any] | None = None,
+    instead_of_cancelling: str | None = None,
+) -> Callable:
     """Register the function that runs jobs of `kind`: `function(job)`, `job` a `Claim`.
 
     It runs inside the job's transaction: it must not commit, and everything it writes
@@ -23,13 +32,16 @@ def handler(kind: str, *, prepare: Callable[[int], Any] | None = None) -> Callab
     alongside has its writes rolled back). It should lock the rows it changes. With
     `prepare`, the runner first calls `prepare(subject_id)` outside any transaction (for slow
     I/O) and passes its result as the function's second argument: `function(job, prepared)`.
+    With `instead_of_cancelling`, a user's request to cancel such a job is refused with it.
     """
 
     def register(function: Callable[..., None]) -> Callable[..., None]:
         existing = _kinds.get(kind)
         if existing is not None and existing.run is not function:
             raise ValueError(f"two handlers for job kind {kind!r}")
-        _kinds[kind] = JobKind(run=function, prepare=prepare)
+        _kinds[kind] = JobKind(
+            run=function, prepare=prepare, instead_of_cancelling=instead_of_cancelling
+        )
         return function
 
     return register
@@ -40,3 +52,11 @@ def kind_of(name: str) -> JobKind:
         return _kinds[name]
     except KeyError:
         raise LookupError(f"no handler registered for job kind {name!r}") from None
+
+
+def instead_of_cancelling(name: str, *, subject_id: int) -> str | None:
+    """What to do instead of cancelling a job of this kind, or None if it may be cancelled."""
+    spec = _kinds.get(name)
+    if spec is None or spec.instead_of_cancelling is None:
+        return None
+    return spec.instead_of_cancelling.format(subject_id=subject_id)

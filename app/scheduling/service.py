@@ -23,7 +23,7 @@ from app.database import locked, utcnow
 from app.extensions import db
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import FINISHED, PENDING, PENDING_WHERE, Job, JobState, new_token
-from app.scheduling.registry import kind_of
+from app.scheduling.registry import instead_of_cancelling, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -688,6 +688,9 @@ def cancel_job(*, job_id: int, user_id: int) -> Job:
         abort(404, message=f"Job {job_id} does not exist.")
     if job.owner_id != user_id:
         abort(403, message=f"Job {job_id} belongs to another user.")
+    instead = instead_of_cancelling(job.kind, subject_id=job.subject_id)
+    if instead is not None:
+        abort(409, message=f"Job {job_id} ({job.kind}) cannot be cancelled on its own. {instead}")
     cancel(job)
     db.session.commit()
     return job

@@ -1,0 +1,134 @@
+"""The jobs API: listing with filters and pages, and who may cancel which job.
+
+Each test runs on a private database that no worker or promoter touches, so it knows every
+job there is and none of them runs or moves behind its back.
+"""
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.database import utcnow
+from app.extensions import db
+from app.scheduling import service as scheduling
+from app.scheduling.models import Job, JobState
+from tests.factories import create_device, create_poll, user_headers
+
+
+@pytest.fixture
+def client(private_app: Flask) -> FlaskClient:
+    return private_app.test_client()
+
+
+def make_jobs(app: Flask, states: list[JobState]) -> list[int]:
+    """One job per state, due a day and i hours ahead: the last is due latest."""
+    with app.app_context():
+        jobs = []
+        for hours, state in enumerate(states):
+            due = utcnow() + timedelta(days=1, hours=hours)
+            job = scheduling.schedule(kind="test.listed", subject_id=hours + 1, due_at=due)
+            job.state = state
+            jobs.append(job)
+        db.session.commit()
+        return [job.id for job in jobs]
+
+
+def listing(client: FlaskClient, query: str) -> dict:
+    response = client.get(f"/api/jobs?{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(page: dict) -> list[int]:
+    return [job["id"] for job in page["items"]]
+
+
+def test_list_filters_by_state(private_app: Flask, client: FlaskClient) -> None:
+    states = [JobState.SCHEDULED, JobState.FAILED, JobState.SUCCEEDED, JobState.FAILED]
+    made = make_jobs(private_app, states)
+    failed = listing(client, "state=failed")
+    assert ids(failed) == [made[3], made[1]] and failed["total"] == 2  # latest due first
+    assert {job["state"] for job in failed["items"]} == {"failed"}
+    assert ids(listing(client, "state=scheduled")) == [made[0]]
+    assert listing(client, "state=cancelled")["items"] == []
+    assert ids(listing(client, "state=failed&subject_id=2")) == [made[1]]
+    assert listing(client, "state=failed&kind=poll.close")["total"] == 0
+    refused = client.get("/api/jobs?state=lost")
+    assert refused.status_code == 422 and "state" in refused.get_json()["errors"]
+
+
+def test_list_is_paginated_latest_due_first(private_app: Flask, client: FlaskClient) -> None:
+    made = make_jobs(private_app, [JobState.SCHEDULED] * 5)
+    first = listing(client, "per_page=2")
+    assert ids(first) == [made[4], made[3]]
+    assert (first["page"], first["per_page"], first["total"], first["pages"]) == (1, 2, 5, 3)
+    assert ids(listing(client, "per_page=2&page=2")) == [made[2], made[1]]
+    assert ids(listing(client, "per_page=2&page=3")) == [made[0]]
+    assert listing(client, "per_page=2&page=4")["items"] == []
+    everything = listing(client, "")
+    assert ids(everything) == made[::-1] and everything["per_page"] == 20
+    for bad in ("per_page=0", "per_page=101", "page=0"):
+        assert client.get(f"/api/jobs?{bad}").status_code == 422, bad
+
+
+def test_owner_cancels_a_command_job(private_app: Flask, client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    command = f"/api/devices/{device['id']}/commands"
+    job = client.post(command, json={"is_on": True}, headers=headers).get_json()
+    assert job["kind"] == "device.command" and job["cancellable"] is True
+    assert client.delete(f"/api/jobs/{job['id']}", headers=user_headers(client)).status_code == 403
+
+    cancelled = client.delete(f"/api/jobs/{job['id']}", headers=headers)
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["state"] == "cancelled"
+    assert cancelled.get_json()["cancellable"] is False
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+
+
+def test_a_finished_job_is_not_cancelled(private_app: Flask, client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    command = f"/api/devices/{device['id']}/commands"
+    job = client.post(command, json={"is_on": False}, headers=headers).get_json()
+    with private_app.app_context():
+        done = db.session.get(Job, job["id"])
+        done.state, done.finished_at = JobState.SUCCEEDED, utcnow()
+        db.session.commit()
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["cancellable"] is False
+
+    refused = client.delete(f"/api/jobs/{job['id']}", headers=headers)
+    assert refused.status_code == 409
+    assert refused.get_json()["message"] == f"Job {job['id']} has already succeeded."
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "succeeded"
+
+
+def test_a_polls_close_job_is_not_cancelled_on_its_own(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    poll = create_poll(client, headers)
+    (job,) = listing(client, f"kind=poll.close&subject_id={poll['id']}")["items"]
+    assert job["state"] == "scheduled" and job["cancellable"] is False
+
+    refused = client.delete(f"/api/jobs/{job['id']}", headers=headers)
+    assert refused.status_code == 409
+    message = refused.get_json()["message"]
+    assert message.startswith(f"Job {job['id']} (poll.close) cannot be cancelled on its own.")
+    assert f"close poll {poll['id']} now (POST /api/polls/{poll['id']}/close)" in message
+    assert "change its close date" in message and "delete it" in message
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "scheduled"
+    # Another user still learns only that it is not theirs.
+    assert client.delete(f"/api/jobs/{job['id']}", headers=user_headers(client)).status_code == 403
+
+
+def test_a_devices_poll_job_is_not_cancelled_on_its_own(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, interval=3600)
+    (job,) = listing(client, f"kind=device.poll&subject_id={device['id']}")["items"]
+    assert job["cancellable"] is False
+
+    refused = client.delete(f"/api/jobs/{job['id']}", headers=headers)
+    assert refused.status_code == 409
+    assert f"pause device {device['id']}" in refused.get_json()["message"]
+    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == job["state"]
