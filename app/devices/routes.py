@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from app.auth.service import login_required
 from app.database import utcnow
 from app.devices import service
-from app.devices.models import AttributeReading, StatusReading
+from app.devices.models import AttributeReading, PollFailure, StatusReading
 from app.devices.schemas import (
     AttributeQueryArgsSchema,
     AttributeReadingPageSchema,
@@ -16,6 +16,7 @@ from app.devices.schemas import (
     DeviceUpdateSchema,
     LocationRefreshSchema,
     LocationSchema,
+    PollFailurePageSchema,
     ReadingQueryArgsSchema,
     ScheduleSchema,
     StatusReadingPageSchema,
@@ -89,7 +90,7 @@ def delete_device(device_id: int):
 def list_observations(args: dict, device_id: int):
     """List a device's attribute readings, newest first."""
     device = service.get_device(device_id=device_id, user_id=g.user.id)
-    return service.readings(AttributeReading, device=device, **args)
+    return service.readings(AttributeReading.valid_at, device=device, **args)
 
 
 @blp.get("/<int:device_id>/statuses")
@@ -100,7 +101,18 @@ def list_observations(args: dict, device_id: int):
 def list_statuses(args: dict, device_id: int):
     """List a device's on/off readings, newest first."""
     device = service.get_device(device_id=device_id, user_id=g.user.id)
-    return service.readings(StatusReading, device=device, **args)
+    return service.readings(StatusReading.valid_at, device=device, **args)
+
+
+@blp.get("/<int:device_id>/failures")
+@login_required
+@blp.doc(security=BEARER)
+@blp.arguments(ReadingQueryArgsSchema, location="query")
+@blp.response(200, PollFailurePageSchema)
+def list_failures(args: dict, device_id: int):
+    """List a device's failed polls, newest first: they explain gaps in its readings."""
+    device = service.get_device(device_id=device_id, user_id=g.user.id)
+    return service.readings(PollFailure.failed_at, device=device, **args)
 
 
 @blp.post("/<int:device_id>/poll")

@@ -1,6 +1,10 @@
+from datetime import UTC, datetime
+from typing import Any
+
 import marshmallow as ma
 from flask import current_app
 
+from app.database import MAX_ID
 from app.devices import service
 from app.devices.vendors import vendor_names
 from app.schemas import PageArgsSchema, TrimmedString, UTCDateTime, not_in_the_past, page_of
@@ -62,6 +66,11 @@ class StatusReadingSchema(ma.Schema):
     created_at = UTCDateTime()
 
 
+class PollFailureSchema(ma.Schema):
+    failed_at = UTCDateTime()
+    error = ma.fields.String()
+
+
 class DeviceSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
@@ -93,9 +102,36 @@ class DeviceQueryArgsSchema(PageArgsSchema):
     online = ma.fields.Boolean()
 
 
+class Cursor(ma.fields.Field):
+    """Where a page of a time series ended: its last row's time and id (rows of one instant
+    are told apart by id), as `2026-11-22T10:00:00.000000Z~41`."""
+
+    default_error_messages = {"invalid": "Not a cursor: pass the `next_before` of a page."}
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        moment, row_id = value
+        return f"{moment.astimezone(UTC).isoformat(timespec='microseconds')}~{row_id}"
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> tuple:
+        if not isinstance(value, str) or len(value) > 64:
+            raise self.make_error("invalid")
+        moment, _, row_id = value.partition("~")
+        try:
+            parsed = datetime.fromisoformat(moment)
+            number = int(row_id)
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        if parsed.tzinfo is None or not 0 < number <= MAX_ID:
+            raise self.make_error("invalid")
+        return parsed.astimezone(UTC), number
+
+
 class ReadingQueryArgsSchema(ma.Schema):
     since = UTCDateTime()
     until = UTCDateTime()
+    before = Cursor(metadata={"description": "The `next_before` of the previous page."})
     limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(min=1, max=MAX_READINGS))
 
     @ma.validates_schema
@@ -116,9 +152,12 @@ def readings_page(item_schema: type[ma.Schema]) -> type[ma.Schema]:
         {
             "items": ma.fields.List(ma.fields.Nested(item_schema)),
             "limit": ma.fields.Integer(),
-            "next_until": UTCDateTime(
+            "next_before": Cursor(
                 allow_none=True,
-                metadata={"description": "Pass as `until` for the next, older page."},
+                metadata={
+                    "type": "string",
+                    "description": "Pass as `before` for the next, older page; null on the last.",
+                },
             ),
         },
     )
@@ -126,6 +165,7 @@ def readings_page(item_schema: type[ma.Schema]) -> type[ma.Schema]:
 
 AttributeReadingPageSchema = readings_page(AttributeReadingSchema)
 StatusReadingPageSchema = readings_page(StatusReadingSchema)
+PollFailurePageSchema = readings_page(PollFailureSchema)
 DevicePageSchema = page_of(DeviceSchema)
 
 

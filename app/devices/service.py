@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.database import add_unique, locked, utcnow
 from app.devices.models import (
@@ -166,29 +167,40 @@ def latest_attributes(device: Device) -> list[AttributeReading]:
 
 
 def readings(
-    model: type[AttributeReading] | type[StatusReading],
+    moment: InstrumentedAttribute[datetime],
     *,
     device: Device,
     limit: int,
     since: datetime | None = None,
     until: datetime | None = None,
+    before: tuple[datetime, int] | None = None,
     attribute: str | None = None,
 ) -> dict[str, Any]:
-    """Readings newest first; `next_until` pages on to older ones."""
+    """Rows of one of a device's time series (readings, failures), newest first by `moment`,
+    their time column, then by id; `next_before` (the last row's time and id) pages on to
+    older ones, also between rows of one instant (a thermostat's temperature and humidity)."""
+    model = moment.class_
     query = select(model).where(model.device_id == device.id)
     if attribute is not None and model is AttributeReading:
         query = query.where(AttributeReading.name == attribute)
     if since is not None:
-        query = query.where(model.valid_at >= since)
+        query = query.where(moment >= since)
     if until is not None:
-        query = query.where(model.valid_at < until)
-    items = list(
-        db.session.execute(query.order_by(model.valid_at.desc(), model.id.desc()).limit(limit))
-        .scalars()
-        .all()
-    )
-    full = len(items) == limit
-    return {"items": items, "limit": limit, "next_until": items[-1].valid_at if full else None}
+        query = query.where(moment < until)
+    if before is not None:
+        then, row_id = before
+        query = query.where(or_(moment < then, and_(moment == then, model.id < row_id)))
+    # One row more than asked for tells whether older ones exist: the cursor never leads to an
+    # empty page, nor (with `since`) to a refused one.
+    rows = db.session.execute(query.order_by(moment.desc(), model.id.desc()).limit(limit + 1))
+    items = list(rows.scalars())
+    older = len(items) > limit
+    items = items[:limit]
+    return {
+        "items": items,
+        "limit": limit,
+        "next_before": (getattr(items[-1], moment.key), items[-1].id) if older else None,
+    }
 
 
 # --- polling ---------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import app.devices.jobs  # noqa: F401  (registers the device job handlers)
-from app.devices.service import POLL
+from app.database import utcnow
+from app.devices import service
+from app.devices.models import Device
+from app.devices.service import POLL, PollOutcome
+from app.devices.vendors.base import StatusReport
 from app.extensions import db
 from app.scheduling import registry
 from app.scheduling import service as scheduling
@@ -85,6 +88,7 @@ def test_devices_are_their_owners(client: FlaskClient) -> None:
         ("delete", url, None),
         ("get", f"{url}/observations", None),
         ("get", f"{url}/statuses", None),
+        ("get", f"{url}/failures", None),
         ("post", f"{url}/poll", None),
         ("post", f"{url}/schedule", {"at": in_seconds(60)}),
         ("post", f"{url}/commands", {"is_on": True}),
@@ -107,6 +111,55 @@ def test_list_filters_by_location(client: FlaskClient) -> None:
     assert locations == [{"location": "home", "devices": 1}, {"location": "office", "devices": 1}]
 
 
+def test_list_filters_by_online_state(private_app: Flask) -> None:
+    client = private_app.test_client()
+    headers = user_headers(client)
+    made = {
+        name: create_device(client, headers, name=name, paused=True)["id"]
+        for name in ("answering", "failing", "never polled")
+    }
+    answered = PollOutcome(status=StatusReport(is_on=True, valid_at=utcnow()))
+    failed = PollOutcome(error="vendor said no")
+    with private_app.app_context():
+        service.record(db.session.get(Device, made["answering"]), answered)
+        failing = db.session.get(Device, made["failing"])
+        for outcome in (answered, failed, failed, failed):  # offline after 3 failures
+            service.record(failing, outcome)
+        db.session.commit()
+
+    def names(query: str) -> list[str]:
+        page = client.get(f"/api/devices?{query}", headers=headers).get_json()
+        return [device["name"] for device in page["items"]]
+
+    assert names("online=true") == ["answering"]
+    assert names("online=false") == ["failing", "never polled"]
+    assert names("") == ["answering", "failing", "never polled"]
+    shown = client.get(f"/api/devices/{made['answering']}", headers=headers).get_json()
+    assert shown["online"] is True and shown["is_on"] is True
+
+
+def test_list_is_paginated_by_name(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    for name in ("e", "c", "a", "d", "b"):
+        create_device(client, headers, name=name, paused=True)
+
+    def page(query: str) -> dict:
+        response = client.get(f"/api/devices?{query}", headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    first = page("per_page=2")
+    assert [device["name"] for device in first["items"]] == ["a", "b"]
+    assert (first["page"], first["per_page"], first["total"], first["pages"]) == (1, 2, 5, 3)
+    assert [device["name"] for device in page("per_page=2&page=3")["items"]] == ["e"]
+    beyond = page("per_page=2&page=4")
+    assert beyond["items"] == [] and beyond["total"] == 5
+    assert [device["name"] for device in page("")["items"]] == ["a", "b", "c", "d", "e"]
+    assert page("")["per_page"] == 20
+    for bad in ("per_page=0", "per_page=101", "page=0"):
+        assert client.get(f"/api/devices?{bad}", headers=headers).status_code == 422, bad
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -115,6 +168,10 @@ def test_list_filters_by_location(client: FlaskClient) -> None:
         ("since=yesterday", "since"),
         ("until=2026-01-01T00:00:00", "until"),
         ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "since"),
+        ("before=2026-01-01T00:00:00Z", "before"),
+        ("before=2026-01-01T00:00:00~7", "before"),
+        ("before=2026-01-01T00:00:00Z~-1", "before"),
+        ("before=yesterday~x", "before"),
     ],
 )
 def test_bad_reading_queries_are_422(client: FlaskClient, query: str, field: str) -> None:

@@ -1,0 +1,184 @@
+"""A device's time series through the API: readings and failed polls, filtered and paged.
+
+Readings are stored in-process on a private database that no worker touches, so each test
+knows every row there is.
+"""
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.devices import service
+from app.devices.models import Device
+from app.devices.service import POLL, PollOutcome
+from app.devices.vendors.base import AttributeReport, StatusReport
+from app.extensions import db
+from app.scheduling import service as scheduling
+from tests.devices.fake_vendor import FakeVendor
+from tests.factories import create_device, user_headers
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def minute(n: int) -> datetime:
+    return START + timedelta(minutes=n)
+
+
+def iso(moment: datetime) -> str:
+    """A time as the API writes it."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def measured(n: int, **values: float) -> PollOutcome:
+    """A poll's answer measured at minute n: on at even minutes, and the given attributes."""
+    at = minute(n)
+    return PollOutcome(
+        status=StatusReport(is_on=n % 2 == 0, valid_at=at),
+        attributes=tuple(AttributeReport(name, value, "u", at) for name, value in values.items()),
+    )
+
+
+def store(app: Flask, device_id: int, outcomes: list[PollOutcome]) -> None:
+    """Record polls' outcomes as the poll job does, in one transaction."""
+    with app.app_context():
+        device = db.session.get(Device, device_id)
+        for outcome in outcomes:
+            service.record(device, outcome)
+        db.session.commit()
+
+
+def get(client: FlaskClient, headers: dict, url: str) -> dict:
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def follow(client: FlaskClient, headers: dict, url: str) -> list[list[dict]]:
+    """Every page of a reading list, following `next_before` until it is null."""
+    pages = [get(client, headers, url)]
+    while pages[-1]["next_before"] is not None:
+        cursor = quote(pages[-1]["next_before"])
+        pages.append(get(client, headers, f"{url}&before={cursor}"))
+    return [page["items"] for page in pages]
+
+
+@pytest.fixture
+def client(private_app: Flask) -> FlaskClient:
+    return private_app.test_client()
+
+
+def test_observations_newest_first_by_attribute_and_time(
+    private_app: Flask, client: FlaskClient
+) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    store(
+        private_app,
+        device["id"],
+        [measured(n, temperature=20 + n, humidity=40 + n) for n in range(5)],
+    )
+    url = f"/api/devices/{device['id']}/observations"
+
+    every = get(client, headers, url)
+    assert every["limit"] == 100 and every["next_before"] is None
+    # Newest first; of one instant, the reading stored last first.
+    assert [(item["valid_at"], item["name"]) for item in every["items"]] == [
+        (iso(minute(n)), name) for n in reversed(range(5)) for name in ("humidity", "temperature")
+    ]
+    assert every["items"][0]["value"] == 44 and every["items"][0]["units"] == "u"
+
+    temperatures = get(client, headers, f"{url}?attribute=temperature")["items"]
+    assert [item["value"] for item in temperatures] == [24, 23, 22, 21, 20]
+    assert get(client, headers, f"{url}?attribute=pressure")["items"] == []
+
+    # since is inclusive, until exclusive.
+    window = f"{url}?attribute=temperature&since={iso(minute(1))}&until={iso(minute(3))}"
+    assert [item["value"] for item in get(client, headers, window)["items"]] == [22, 21]
+    since = get(client, headers, f"{url}?since={iso(minute(4))}")["items"]
+    assert {item["name"] for item in since} == {"temperature", "humidity"} and len(since) == 2
+
+
+def test_statuses_page_on_with_next_before(private_app: Flask, client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    store(private_app, device["id"], [measured(n) for n in range(5)])
+    url = f"/api/devices/{device['id']}/statuses?limit=2"
+
+    first = get(client, headers, url)
+    assert [item["valid_at"] for item in first["items"]] == [iso(minute(4)), iso(minute(3))]
+    assert first["limit"] == 2 and first["next_before"].startswith(iso(minute(3))[:19])
+    pages = follow(client, headers, url)
+    assert [[item["valid_at"] for item in page] for page in pages] == [
+        [iso(minute(4)), iso(minute(3))],
+        [iso(minute(2)), iso(minute(1))],
+        [iso(minute(0))],
+    ]
+    assert [item["is_on"] for page in pages for item in page] == [True, False, True, False, True]
+
+    # A page ending with the last reading there is gives no cursor: none to an empty page, and
+    # none that, with since, would be refused (until must come after since).
+    window = follow(client, headers, f"{url}&since={iso(minute(1))}")
+    assert [len(page) for page in window] == [2, 2]
+    assert follow(client, headers, f"/api/devices/{device['id']}/statuses?limit=5") == [
+        [item for page in pages for item in page]
+    ]
+
+
+def test_paging_keeps_every_reading_of_an_instant(private_app: Flask, client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    store(private_app, device["id"], [measured(n, temperature=20, humidity=40) for n in range(3)])
+    pages = follow(client, headers, f"/api/devices/{device['id']}/observations?limit=3")
+    assert sum(len(page) for page in pages) == 6
+
+
+def run_pending_poll(app: Flask, device_id: int) -> None:
+    """Run the device's pending poll job here, as a worker would."""
+    with app.app_context():
+        job = scheduling.find_pending(kind=POLL, subject_id=device_id)
+        job_id, token = job.id, job.token
+        db.session.rollback()
+        scheduling.run(job_id=job_id, token=token)
+
+
+def test_failed_polls_are_listed_newest_first(
+    private_app: Flask, client: FlaskClient, vendor: FakeVendor
+) -> None:
+    private_app.config["VENDOR_HTTP_BASE_URL"] = vendor.url
+    headers = user_headers(client)
+    device = create_device(client, headers, vendor="http", vendor_id="fails-1", interval=3600)
+    url = f"/api/devices/{device['id']}"
+    vendor.set_behaviour("fails-1", "error500")
+    run_pending_poll(private_app, device["id"])  # its first poll
+    vendor.set_behaviour("fails-1", "404")
+    assert client.post(f"{url}/poll", headers=headers).status_code == 202
+    run_pending_poll(private_app, device["id"])
+
+    failures = get(client, headers, f"{url}/failures")
+    assert failures["limit"] == 100 and failures["next_before"] is None
+    newest, oldest = failures["items"]
+    assert set(newest) == {"failed_at", "error"}
+    assert "404" in newest["error"] and "500" in oldest["error"]
+    assert newest["failed_at"] > oldest["failed_at"]
+    assert get(client, headers, url)["consecutive_failures"] == 2
+    assert get(client, headers, f"{url}/statuses")["items"] == []  # the gap they explain
+
+    pages = follow(client, headers, f"{url}/failures?limit=1")
+    assert pages == [[newest], [oldest]]
+    since = get(client, headers, f"{url}/failures?since={newest['failed_at']}")["items"]
+    assert since == [newest]
+
+
+def test_failures_are_their_owners(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    url = f"/api/devices/{device['id']}/failures"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=user_headers(client)).status_code == 403
+    missing = client.get("/api/devices/99999/failures", headers=headers)
+    assert missing.status_code == 404
+    assert missing.get_json()["message"] == "Device 99999 does not exist."
+    assert client.get(f"{url}?limit=0", headers=headers).status_code == 422
