@@ -138,32 +138,27 @@ def is_online(device: Device) -> bool:
 
 
 def latest_attributes(device: Device) -> list[AttributeReading]:
-    """The newest reading of each attribute of the device."""
+    """The newest reading of each attribute of the device (of two polls that brought back the
+    same measurement, the one stored last)."""
     newest = (
         select(AttributeReading.name, func.max(AttributeReading.valid_at).label("valid_at"))
         .where(AttributeReading.device_id == device.id)
         .group_by(AttributeReading.name)
         .subquery()
     )
-    return list(
-        db.session.execute(
-            select(AttributeReading)
-            .join(
-                newest,
-                and_(
-                    AttributeReading.name == newest.c.name,
-                    AttributeReading.valid_at == newest.c.valid_at,
-                ),
-            )
-            .where(AttributeReading.device_id == device.id)
-            .order_by(AttributeReading.name)
+    rows = db.session.execute(
+        select(AttributeReading)
+        .join(
+            newest,
+            and_(
+                AttributeReading.name == newest.c.name,
+                AttributeReading.valid_at == newest.c.valid_at,
+            ),
         )
-        .scalars()
-        .unique()
-    )
-
-
-# --- readings --------------------------------------------------------------------------------
+        .where(AttributeReading.device_id == device.id)
+        .order_by(AttributeReading.name, AttributeReading.id)
+    ).scalars()
+    return list({reading.name: reading for reading in rows}.values())
 
 
 def readings(

@@ -182,3 +182,14 @@ def test_failures_are_their_owners(client: FlaskClient) -> None:
     assert missing.status_code == 404
     assert missing.get_json()["message"] == "Device 99999 does not exist."
     assert client.get(f"{url}?limit=0", headers=headers).status_code == 422
+
+
+def test_the_latest_reading_of_an_attribute_is_one_reading(
+    private_app: Flask, client: FlaskClient
+) -> None:
+    # A poll now right after a scheduled poll brings back the same measurement twice.
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    store(private_app, device["id"], [measured(1, power=5), measured(1, power=5)])
+    latest = get(client, headers, f"/api/devices/{device['id']}")["attributes"]
+    assert [(item["name"], item["value"]) for item in latest] == [("power", 5)]
