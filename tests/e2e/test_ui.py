@@ -2,12 +2,15 @@
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.devices.fake_vendor import FakeVendor
 from tests.e2e.conftest import TIMEZONE
 from tests.helpers import wait_for
 
@@ -15,16 +18,34 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 
 PASSWORD = "correct-horse-battery"
+Screenshot = Callable[[str], Path]
 
 
-def sign_up(page: Page) -> str:
+def sign_up(page: Page, screenshot: Screenshot | None = None) -> str:
+    """Sign up as a new user through the form; `screenshot` saves the filled form as sign-up."""
     username = f"ui-{uuid.uuid4().hex[:10]}"
     page.goto("/signup")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
+    if screenshot:
+        screenshot("sign-up")
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_test_id("signed-in-as")).to_have_text(f"Signed in as {username}")
     return username
+
+
+def session_token(page: Page) -> str | None:
+    return page.evaluate("() => localStorage.getItem('punctual.token')")
+
+
+def stuck_command(page: Page, token: str, vendor_id: str) -> int:
+    """A paused device on the fake vendor, told to answer slower than the worker waits, and an
+    on command to it: the command's job is retried for several seconds. Returns the job's id."""
+    auth = {"Authorization": f"Bearer {token}"}
+    plug = {"name": "Stuck plug", "location": "lab", "vendor": "http", "vendor_id": vendor_id}
+    device = page.request.post("/api/devices", data={**plug, "paused": True}, headers=auth).json()
+    command = f"/api/devices/{device['id']}/commands"
+    return page.request.post(command, data={"is_on": True}, headers=auth).json()["id"]
 
 
 def local_input(delta: timedelta) -> str:
@@ -57,6 +78,7 @@ def test_poll_closes_in_front_of_the_voter(page: Page, screenshot) -> None:
     page.get_by_label("Option 2", exact=True).fill("Green")
     page.get_by_role("button", name="Add option").click()
     page.get_by_label("Option 3", exact=True).fill("Red")
+    screenshot("poll-new")  # before the 6 s close time is entered, so it cannot eat into them
     # Local wall time in Europe/Paris: sent as UTC, it closes in 6 s (as UTC it would be hours off).
     page.get_by_label("Closes at").fill(local_input(timedelta(seconds=6)))
     page.get_by_role("button", name="Create poll").click()
@@ -82,7 +104,7 @@ def test_poll_closes_in_front_of_the_voter(page: Page, screenshot) -> None:
     assert dialogs == []
 
 
-def test_validation_errors_are_shown_next_to_their_fields(page: Page) -> None:
+def test_validation_errors_are_shown_next_to_their_fields(page: Page, screenshot) -> None:
     sign_up(page)
     page.goto("/polls/new")
     page.get_by_label("Title").fill("Only one option")
@@ -93,6 +115,7 @@ def test_validation_errors_are_shown_next_to_their_fields(page: Page) -> None:
     expect(page.locator("#options-error")).to_contain_text("Give between 2 and 50 options")
     expect(page.locator("#close-date-error")).not_to_be_empty()
     expect(page.get_by_role("alert").filter(has_text="Some fields are invalid")).to_be_visible()
+    screenshot("poll-validation-errors")
 
     page.goto("/devices")
     page.get_by_label("Name").fill("Zero")
@@ -101,9 +124,10 @@ def test_validation_errors_are_shown_next_to_their_fields(page: Page) -> None:
     page.get_by_label("Interval (seconds)").fill("0")
     page.get_by_role("button", name="Register device").click()
     expect(page.locator("#device-interval-error")).to_contain_text("Poll every 1 to")
+    screenshot("device-validation-errors")
 
 
-def test_user_text_is_rendered_as_text(page: Page) -> None:
+def test_user_text_is_rendered_as_text(page: Page, screenshot) -> None:
     dialogs = fail_on_dialog(page)
     sign_up(page)
     title = "<script>alert(1)</script>"
@@ -114,6 +138,7 @@ def test_user_text_is_rendered_as_text(page: Page) -> None:
     page.get_by_role("button", name="Create poll").click()
     expect(page.get_by_test_id("poll-title")).to_have_text(title)
     expect(page.get_by_role("button", name="Vote for <img src=x onerror=alert(2)>")).to_be_visible()
+    screenshot("poll-script-title")
     page.goto("/polls")
     expect(page.get_by_role("link", name=title).first).to_be_visible()
     assert page.locator("main script").count() == 0
@@ -151,6 +176,21 @@ def test_device_chart_command_location_and_jobs(page: Page, screenshot) -> None:
     expect(page.get_by_test_id("job-status")).to_contain_text("succeeded", timeout=15_000)
     screenshot("device-chart")
 
+    # A refused interval is explained next to its field; a longer one is saved and shown.
+    interval = page.get_by_label("Poll every (seconds)")
+    interval.fill("0")
+    page.get_by_role("button", name="Save interval").click()
+    expect(page.locator("#interval-error")).to_contain_text("Poll every 1 to")
+    interval.fill("60")
+    page.get_by_role("button", name="Save interval").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    expect(page.locator("#interval-error")).to_have_count(0)
+    expect(page.locator(".facts dt:text-is('Interval') + dd")).to_have_text("60 s")
+
+    # Polled now rather than in a minute: the page follows the poll's job until it succeeds.
+    page.get_by_role("button", name="Poll now").click()
+    expect(page.get_by_test_id("job-status")).to_contain_text("Poll: succeeded", timeout=15_000)
+
     page.get_by_role("button", name="Pause polling").click()
     expect(page.get_by_role("button", name="Resume polling")).to_be_visible()
 
@@ -177,10 +217,9 @@ def test_device_chart_command_location_and_jobs(page: Page, screenshot) -> None:
     expect(page.get_by_test_id("jobs-table").locator("tbody tr").first).to_be_visible()
     screenshot("jobs")
 
-    # Stop the 1-second polling for the tests that follow: delete the device, then wait until
-    # none of its jobs is still queued or running.
-    token = page.evaluate("() => localStorage.getItem('punctual.token')")
-    auth = {"Authorization": f"Bearer {token}"}
+    # Leave no polling for the tests that follow: delete the device, then wait until none of its
+    # jobs (the location refresh's too) is still queued or running.
+    auth = {"Authorization": f"Bearer {session_token(page)}"}
     devices = page.request.get("/api/devices", headers=auth).json()["items"]
     for device in devices:
         assert page.request.delete(f"/api/devices/{device['id']}", headers=auth).ok
@@ -188,23 +227,52 @@ def test_device_chart_command_location_and_jobs(page: Page, screenshot) -> None:
         expect_no_jobs(page, f"/api/jobs?kind=device.poll&state={state}")
 
 
-def test_cancelling_someone_elses_job_shows_the_apis_message(page: Page) -> None:
-    # Another user's poll, made through the API: its close job is scheduled a day ahead.
+def test_only_the_owner_cancels_a_job(page: Page, vendor: FakeVendor, screenshot) -> None:
+    # Commands to a device slower than the worker waits for: their jobs run and are retried for
+    # several seconds, long enough to cancel them (a poll's close or a device's poll job may not
+    # be cancelled on its own, and shows no button).
+    vendor.set_behaviour("plug-stuck-a", "slow", delay=5)
+    vendor.set_behaviour("plug-stuck-b", "slow", delay=5)
     other = {"username": f"other-{uuid.uuid4().hex[:8]}", "password": PASSWORD}
     assert page.request.post("/api/auth/register", data=other).ok
     token = page.request.post("/api/auth/token", data=other).json()["token"]
-    close_date = (datetime.now(ZoneInfo("UTC")) + timedelta(days=1)).isoformat()
-    poll = page.request.post(
-        "/api/polls",
-        data={"title": "Not yours", "options": ["a", "b"], "close_date": close_date},
-        headers={"Authorization": f"Bearer {token}"},
-    ).json()
-    jobs = page.request.get(f"/api/jobs?kind=poll.close&subject_id={poll['id']}").json()
-    job_id = jobs["items"][0]["id"]
-
+    theirs = stuck_command(page, token, "plug-stuck-a")
     sign_up(page)
+    mine = stuck_command(page, session_token(page), "plug-stuck-b")
+
     page.goto("/jobs")
-    page.get_by_label("Kind").select_option("poll.close")
-    page.get_by_label("State").select_option("scheduled")
-    page.get_by_role("button", name=f"Cancel job {job_id}", exact=True).click()
-    expect(page.get_by_role("alert")).to_have_text(f"Job {job_id} belongs to another user.")
+    rows = page.get_by_test_id("jobs-table").locator("tbody tr")
+    their_row = rows.filter(has=page.locator(f"td:first-child:text-is('{theirs}')"))
+    my_row = rows.filter(has=page.locator(f"td:first-child:text-is('{mine}')"))
+    their_row.get_by_role("button", name=f"Cancel job {theirs}", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(f"Job {theirs} belongs to another user.")
+
+    my_row.get_by_role("button", name=f"Cancel job {mine}", exact=True).click()
+    expect(my_row.locator(".badge")).to_have_text("cancelled")
+    expect(my_row.get_by_role("button")).to_have_count(0)
+    expect(their_row.locator(".badge")).not_to_have_text("cancelled")
+    assert page.request.get(f"/api/jobs/{mine}").json()["state"] == "cancelled"
+    screenshot("jobs-cancel")
+
+
+def test_sign_out_and_sign_in_again(page: Page, screenshot) -> None:
+    username = sign_up(page, screenshot)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
+    assert session_token(page) is None
+
+    page.get_by_role("link", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"not-{PASSWORD}")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    page.get_by_label("Password").fill(PASSWORD)
+    screenshot("sign-in")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(f"Signed in as {username}")
+    expect(page).to_have_url(re.compile(r"/polls$"))
+
+    # Requests carry the new token: the devices page lists devices rather than asking to sign in.
+    page.get_by_role("link", name="Devices").click()
+    expect(page.get_by_text("No devices yet.")).to_be_visible()

@@ -135,10 +135,12 @@ function IntervalForm({ device, onSaved }) {
   const [value, setValue] = useState(String(device.interval));
   const [error, setError] = useState(null);
   const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
   useEffect(() => setValue(String(device.interval)), [device.interval]);
 
   async function submit(event) {
     event.preventDefault();
+    setBusy(true);
     setError(null);
     setSaved(false);
     try {
@@ -147,6 +149,8 @@ function IntervalForm({ device, onSaved }) {
       onSaved();
     } catch (err) {
       setError(err);
+    } finally {
+      setBusy(false);
     }
   }
 
@@ -162,7 +166,9 @@ function IntervalForm({ device, onSaved }) {
         aria-describedby="interval-error"
         aria-invalid={Boolean(error?.fieldErrors?.interval)}
       />
-      <button type="submit">Save interval</button>
+      <button type="submit" disabled={busy}>
+        {busy ? "Saving…" : "Save interval"}
+      </button>
       {saved && <span className="notice"> Saved.</span>}
       <FieldError id="interval-error" error={error?.fieldErrors?.interval} />
       {!error?.fieldErrors?.interval && <ErrorMessage error={error} />}

@@ -7,7 +7,6 @@ import { useResource } from "../hooks.js";
 
 const STATES = ["scheduled", "queued", "running", "succeeded", "failed", "cancelled"];
 const KINDS = ["poll.close", "poll.results", "device.poll", "device.command"];
-const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const PER_PAGE = 20;
 
 export default function Jobs() {
@@ -21,14 +20,19 @@ export default function Jobs() {
     3000,
   );
   const [rowErrors, setRowErrors] = useState({});
+  const [cancelling, setCancelling] = useState({});
 
   async function cancel(job) {
+    setCancelling((c) => ({ ...c, [job.id]: true }));
     setRowErrors((e) => ({ ...e, [job.id]: null }));
     try {
       await api.cancelJob(job.id);
-      reload({ quiet: true });
+      // Busy until the table shows the job cancelled, so the button cannot be pressed twice.
+      await reload({ quiet: true });
     } catch (err) {
       setRowErrors((e) => ({ ...e, [job.id]: err }));
+    } finally {
+      setCancelling((c) => ({ ...c, [job.id]: false }));
     }
   }
 
@@ -102,14 +106,17 @@ export default function Jobs() {
                   </td>
                   <td className="field-error">{job.last_error}</td>
                   <td>
-                    {!FINISHED.has(job.state) && (
+                    {job.cancellable && (
                       <button
                         type="button"
                         className="secondary"
                         title={signedIn ? "" : "Sign in to cancel your jobs"}
+                        disabled={cancelling[job.id]}
                         onClick={() => cancel(job)}
                       >
-                        Cancel job {job.id}
+                        {cancelling[job.id]
+                          ? `Cancelling job ${job.id}…`
+                          : `Cancel job ${job.id}`}
                       </button>
                     )}
                     <ErrorMessage error={rowErrors[job.id]} />

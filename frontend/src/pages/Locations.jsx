@@ -34,6 +34,7 @@ function Location({ location }) {
   const [refresh, setRefresh] = useState(null);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [loadingLast, setLoadingLast] = useState(true);
   const timer = useRef(null);
 
   const follow = useCallback(
@@ -47,6 +48,8 @@ function Location({ location }) {
       } catch (err) {
         // No refresh yet is not an error worth showing on first load.
         if (!(first && err.status === 404)) setError(err);
+      } finally {
+        if (first) setLoadingLast(false);
       }
     },
     [name],
@@ -75,13 +78,15 @@ function Location({ location }) {
     <li className="card" data-testid={`location-${name}`}>
       <div className="page-head">
         <h2>{name}</h2>
-        <button type="button" onClick={start} disabled={busy || running}>
+        {/* Not while the last refresh loads: its answer would replace the one started here. */}
+        <button type="button" onClick={start} disabled={busy || running || loadingLast}>
           {running ? "Refreshing…" : `Refresh ${name}`}
         </button>
       </div>
       <p className="muted">
         {location.devices} device{location.devices === 1 ? "" : "s"}
       </p>
+      {loadingLast && <Loading what="Loading the last refresh" />}
       {refresh && (
         <div className="refresh">
           <label htmlFor={`progress-${name}`}>

@@ -2,14 +2,15 @@ import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
-import { Countdown, Results, stamp } from "../components/polls.jsx";
+import { Countdown, Results, secondsLeft, stamp } from "../components/polls.jsx";
 import { ErrorMessage, Loading, NeedSignIn } from "../components/ui.jsx";
 import { formatTime } from "../format.js";
-import { useResource } from "../hooks.js";
+import { useNow, useResource } from "../hooks.js";
 
 export default function PollDetail() {
   const { id } = useParams();
   const { signedIn, username } = useAuth();
+  const now = useNow(1000);
   const { data: poll, error, loading, reload } = useResource(
     async () => stamp(await api.poll(id)),
     [id, signedIn],
@@ -36,6 +37,8 @@ export default function PollDetail() {
 
   const open = poll.status === "open";
   const voted = poll.my_vote !== null && poll.my_vote !== undefined;
+  // The countdown ran out: the server refuses votes from now on, before a refetch says "closed".
+  const ended = open && secondsLeft(poll, now) <= 0;
   return (
     <section className="narrow">
       <p>
@@ -61,7 +64,8 @@ export default function PollDetail() {
               <li key={option.id}>
                 <button
                   type="button"
-                  disabled={!signedIn || voted || busy}
+                  disabled={!signedIn || voted || busy || ended}
+                  aria-describedby={ended ? "voting-ended" : undefined}
                   onClick={() => act(() => api.vote(poll.id, option.id))}
                   aria-pressed={poll.my_vote === option.id}
                 >
@@ -75,11 +79,16 @@ export default function PollDetail() {
             ))}
           </ul>
           {voted && <p className="notice">Thanks, your vote is counted.</p>}
+          {ended && (
+            <p className="notice" id="voting-ended" role="status">
+              Voting has ended: the close time has passed. The results will show here shortly.
+            </p>
+          )}
           {signedIn && username === poll.owner && (
             <button
               type="button"
               className="secondary"
-              disabled={busy}
+              disabled={busy || ended}
               onClick={() => act(() => api.closePoll(poll.id))}
             >
               Close now
