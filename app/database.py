@@ -3,11 +3,20 @@
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, event, select
+from sqlalchemy import DateTime, Engine, Insert, Table, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter, Map
 
 T = TypeVar("T")
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # with ON CONFLICT
+
+
+def insert_with_conflicts(table: Table, dialect: str) -> Insert:
+    """An INSERT for the dialect that can say ON CONFLICT (PostgreSQL's and SQLite's)."""
+    return _INSERTS[dialect](table)
+
+
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL's is 32-bit)
 
 

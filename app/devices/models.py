@@ -38,7 +38,15 @@ class Device(db.Model):
 class AttributeReading(db.Model):
     __table_args__ = (
         Index("ix_attribute_reading_device_valid_at", "device_id", "valid_at"),
-        Index("ix_attribute_reading_device_name_valid_at", "device_id", "name", "valid_at"),
+        # One reading per measurement: a vendor asked again before its next measurement
+        # answers with the same one.
+        Index(
+            "uq_attribute_reading_device_name_valid_at",
+            "device_id",
+            "name",
+            "valid_at",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,7 +59,9 @@ class AttributeReading(db.Model):
 
 
 class StatusReading(db.Model):
-    __table_args__ = (Index("ix_status_reading_device_valid_at", "device_id", "valid_at"),)
+    __table_args__ = (
+        Index("uq_status_reading_device_valid_at", "device_id", "valid_at", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))

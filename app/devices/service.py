@@ -4,14 +4,15 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Insert, Select, and_, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.database import add_unique, locked, utcnow
+from app.database import add_unique, insert_with_conflicts, locked, utcnow
 from app.devices.models import (
     AttributeReading,
     Command,
@@ -138,27 +139,27 @@ def is_online(device: Device) -> bool:
 
 
 def latest_attributes(device: Device) -> list[AttributeReading]:
-    """The newest reading of each attribute of the device (of two polls that brought back the
-    same measurement, the one stored last)."""
+    """The newest reading of each attribute of the device."""
     newest = (
         select(AttributeReading.name, func.max(AttributeReading.valid_at).label("valid_at"))
         .where(AttributeReading.device_id == device.id)
         .group_by(AttributeReading.name)
         .subquery()
     )
-    rows = db.session.execute(
-        select(AttributeReading)
-        .join(
-            newest,
-            and_(
-                AttributeReading.name == newest.c.name,
-                AttributeReading.valid_at == newest.c.valid_at,
-            ),
-        )
-        .where(AttributeReading.device_id == device.id)
-        .order_by(AttributeReading.name, AttributeReading.id)
-    ).scalars()
-    return list({reading.name: reading for reading in rows}.values())
+    return list(
+        db.session.execute(
+            select(AttributeReading)
+            .join(
+                newest,
+                and_(
+                    AttributeReading.name == newest.c.name,
+                    AttributeReading.valid_at == newest.c.valid_at,
+                ),
+            )
+            .where(AttributeReading.device_id == device.id)
+            .order_by(AttributeReading.name)
+        ).scalars()
+    )
 
 
 def readings(
@@ -270,23 +271,40 @@ def record(device: Device, outcome: PollOutcome) -> None:
     device.consecutive_failures = 0
     device.last_error = None
     device.last_seen_at = now
+    dialect = db.session.get_bind().dialect.name
     if outcome.status is not None:
         device.is_on = outcome.status.is_on
-        db.session.add(
-            StatusReading(
-                device_id=device.id, is_on=outcome.status.is_on, valid_at=outcome.status.valid_at
-            )
+        db.session.execute(
+            _new_readings(StatusReading, dialect),
+            [
+                {
+                    "device_id": device.id,
+                    "is_on": outcome.status.is_on,
+                    "valid_at": outcome.status.valid_at,
+                }
+            ],
         )
-    db.session.add_all(
-        AttributeReading(
-            device_id=device.id,
-            name=report.name,
-            value=report.value,
-            units=report.units,
-            valid_at=report.valid_at,
+    if outcome.attributes:
+        db.session.execute(
+            _new_readings(AttributeReading, dialect),
+            [
+                {
+                    "device_id": device.id,
+                    "name": report.name,
+                    "value": report.value,
+                    "units": report.units,
+                    "valid_at": report.valid_at,
+                }
+                for report in outcome.attributes
+            ],
         )
-        for report in outcome.attributes
-    )
+
+
+@cache
+def _new_readings(model: type[db.Model], dialect: str) -> Insert:
+    """INSERT readings, leaving out those already stored (same device, attribute and time): a
+    vendor asked again before its next measurement answers with the same one."""
+    return insert_with_conflicts(model.__table__, dialect).on_conflict_do_nothing()
 
 
 def next_slot(*, due_at: datetime, step: timedelta, now: datetime) -> datetime:

@@ -15,11 +15,10 @@ from typing import Any, NamedTuple
 from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import Insert, Update, bindparam, event, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from app.database import locked, utcnow
+from app.database import insert_with_conflicts, locked, utcnow
 from app.extensions import db
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import FINISHED, PENDING, PENDING_WHERE, Job, JobState, new_token
@@ -34,7 +33,6 @@ _OUTBOX = "punctual.outbox"
 # A message may arrive a little before its ETA (clocks of different machines); past this, it
 # is put back rather than run early.
 _EARLY_TOLERANCE = timedelta(milliseconds=500)
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # with ON CONFLICT
 
 
 def job_fields(job: Job) -> dict[str, object]:
@@ -290,7 +288,7 @@ _MARK_SUCCEEDED = {  # by whether the attempt was counted when the job started
 def _insert_unless_pending(dialect: str) -> Insert:
     """INSERT a job, or nothing if one of its kind is pending for the subject."""
     return (
-        _INSERTS[dialect](_job)
+        insert_with_conflicts(_job, dialect)
         .on_conflict_do_nothing(
             index_elements=[_job.c.kind, _job.c.subject_id], index_where=PENDING_WHERE
         )

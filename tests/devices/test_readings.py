@@ -184,12 +184,18 @@ def test_failures_are_their_owners(client: FlaskClient) -> None:
     assert client.get(f"{url}?limit=0", headers=headers).status_code == 422
 
 
-def test_the_latest_reading_of_an_attribute_is_one_reading(
+def test_a_measurement_brought_back_twice_is_stored_once(
     private_app: Flask, client: FlaskClient
 ) -> None:
-    # A poll now right after a scheduled poll brings back the same measurement twice.
+    # A poll now right after a scheduled poll, or polls more often than the device measures,
+    # bring back the same measurement again.
     headers = user_headers(client)
     device = create_device(client, headers, paused=True)
+    url = f"/api/devices/{device['id']}"
     store(private_app, device["id"], [measured(1, power=5), measured(1, power=5)])
-    latest = get(client, headers, f"/api/devices/{device['id']}")["attributes"]
-    assert [(item["name"], item["value"]) for item in latest] == [("power", 5)]
+    store(private_app, device["id"], [measured(1, power=5), measured(2, power=6)])
+    latest = get(client, headers, url)["attributes"]
+    assert [(item["name"], item["value"]) for item in latest] == [("power", 6)]
+    observations = get(client, headers, f"{url}/observations")["items"]
+    assert [item["value"] for item in observations] == [6, 5]
+    assert len(get(client, headers, f"{url}/statuses")["items"]) == 2
