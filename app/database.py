@@ -78,6 +78,12 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def ours(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Whether autogenerate compares a table: not Celery's result tables (celery_taskmeta,
+    celery_tasksetmeta), which its database result backend creates beside ours."""
+    return not (type_ == "table" and name is not None and name.startswith("celery_"))
+
+
 class IdConverter(IntegerConverter):
     """`<int:...>` in a URL: only ids an INTEGER column can hold match (others are 404)."""
 
