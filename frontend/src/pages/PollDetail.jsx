@@ -46,13 +46,13 @@ export default function PollDetail() {
       </p>
       <h1 data-testid="poll-title">{poll.title}</h1>
       <p className="muted">
-        by {poll.owner} · <span data-testid="poll-status">{open ? "open" : "closed"}</span> ·{" "}
+        by {poll.owner} · <span data-testid="poll-status">{open ? "open" : "closed"}</span>{" "}
         {open ? (
           <>
-            <Countdown poll={poll} /> (closes {formatTime(poll.close_date)})
+            · <Countdown poll={poll} /> (closes {formatTime(poll.close_date)})
           </>
         ) : (
-          <>closed {formatTime(poll.closed_at || poll.close_date)}</>
+          formatTime(poll.closed_at || poll.close_date)
         )}
       </p>
       <ErrorMessage error={error} />
