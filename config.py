@@ -30,6 +30,9 @@ class Config:
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")  # or "json": one JSON object a line
     TOKEN_TTL = _int("TOKEN_TTL", 24 * 3600)
+    # werkzeug's password hashing: scrypt costs ~0.2 s of CPU a hash, on purpose. The tests,
+    # which sign up hundreds of users, use a cheap one.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
     # Sign-in and registration attempts per client address. The default storage is per
     # process; point RATELIMIT_STORAGE_URI at Redis or Memcached to share it between processes.
     AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "10 per minute")

@@ -38,6 +38,9 @@ TEST_SETTINGS = {
 os.environ.update(TEST_SETTINGS)
 
 STACKS = os.environ.get("PUNCTUAL_TEST_STACKS", "embedded,rabbitmq").split(",")
+# Password hashing for the tests' apps and processes: scrypt's 0.2 s of CPU per sign-up and
+# per sign-in, hundreds of times, was minutes of the suite.
+FAST_HASH = "pbkdf2:sha256:1000"
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Stack:
             "BROKER_FOLDER": str(self.folder / "broker"),
             "PUNCTUAL_INSTANCE": str(self.folder / "instance"),
             "SECRET_KEY": "test-secret-key",
+            "PASSWORD_HASH_METHOD": FAST_HASH,
             **self.settings,
             **extra,
         }
@@ -72,6 +76,7 @@ class Stack:
             "CELERY_BROKER_URL": self.broker_url,
             "BROKER_FOLDER": str(self.folder / "broker"),
             "SECRET_KEY": "test-secret-key",
+            "PASSWORD_HASH_METHOD": FAST_HASH,
         }
 
 

@@ -1,6 +1,6 @@
 from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from flask import current_app, g, request
@@ -12,9 +12,16 @@ from app.auth.models import User
 from app.database import add_unique, utcnow
 from app.extensions import db
 
-# A real hash to compare against for unknown users, so a wrong username costs as long as a
-# wrong password and does not reveal which usernames exist.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """A real hash to compare against for unknown users, so a wrong username costs as long as
+    a wrong password and does not reveal which usernames exist."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -22,7 +29,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def register(*, username: str, password: str) -> User:
-    user = User(username=username.lower(), password_hash=generate_password_hash(password))
+    user = User(username=username.lower(), password_hash=_hash(password))
     add_unique(user, conflict=f"The username {username!r} is taken.")
     db.session.commit()
     return user
@@ -32,7 +39,8 @@ def issue_token(*, username: str, password: str) -> dict[str, Any]:
     user = db.session.execute(
         db.select(User).where(User.username == username.lower())
     ).scalar_one_or_none()
-    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or not user:
+    stored = user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
+    if not check_password_hash(stored, password) or not user:
         abort(401, message="Wrong username or password.")
     ttl = current_app.config["TOKEN_TTL"]
     return {

@@ -2,6 +2,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
+from config import Config
 from tests.factories import user_headers
 
 CREDENTIALS = {"username": "Ada", "password": "correct horse battery"}
@@ -27,7 +28,11 @@ def test_password_is_stored_hashed(client: FlaskClient, app: Flask) -> None:
     with app.app_context():
         stored = db.session.execute(db.select(User.password_hash)).scalar_one()
     assert CREDENTIALS["password"] not in stored
-    assert stored.startswith(("scrypt:", "pbkdf2:"))
+    assert stored.startswith("pbkdf2:sha256:1000$")  # the tests' cheap method (FAST_HASH)
+
+
+def test_passwords_are_hashed_with_scrypt_unless_configured() -> None:
+    assert Config.PASSWORD_HASH_METHOD == "scrypt"
 
 
 def test_duplicate_username_is_409_whatever_the_case(client: FlaskClient) -> None:
