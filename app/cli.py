@@ -78,7 +78,7 @@ def _line(job: Job) -> str:
 @click.option("--limit", default=50, show_default=True)
 def list_jobs(state: str | None, kind: str | None, limit: int) -> None:
     """List jobs, latest due first."""
-    query = scheduling.jobs_query(state=state, kind=kind).limit(limit)
+    query = scheduling.jobs_query(owner_id=None, state=state, kind=kind).limit(limit)
     for job in db.session.execute(query).scalars():
         click.echo(_line(job))
 
@@ -108,7 +108,9 @@ def cancel_job(job_id: int) -> None:
 @click.option("--kind")
 def requeue_failed(kind: str | None) -> None:
     """Run failed jobs again, now, with a fresh set of attempts."""
-    failed = db.session.execute(scheduling.jobs_query(state=JobState.FAILED, kind=kind)).scalars()
+    failed = db.session.execute(
+        scheduling.jobs_query(owner_id=None, state=JobState.FAILED, kind=kind)
+    ).scalars()
     count = 0
     for job in failed:
         scheduling.requeue(job)

@@ -41,7 +41,7 @@ for r in json.load(sys.stdin)["items"]:
     print("%(valid_at)s  %(name)s = %(value)s %(units)s" % r)'
 
 say "curl '$BASE/api/jobs?kind=device.poll&subject_id=$DEVICE_ID'  (the poll grid and its lateness)"
-curl -sS "$BASE/api/jobs?kind=device.poll&subject_id=$DEVICE_ID" | python3 -c 'import json,sys
+curl -sS "$BASE/api/jobs?kind=device.poll&subject_id=$DEVICE_ID" -H "$AUTH" | python3 -c 'import json,sys
 for j in json.load(sys.stdin)["items"]:
     print("job %(id)s %(state)-9s due %(due_at)s lateness %(lateness)s s" % j)'
 
@@ -53,7 +53,7 @@ COMMAND=$(curl -sS -X POST "$BASE/api/devices/$PLUG_ID/commands" -H "$JSON" -H "
 echo "$COMMAND"
 sleep 3
 say "curl $BASE/api/jobs/$(echo "$COMMAND" | field id)  (the command's outcome), then the plug"
-curl -sS "$BASE/api/jobs/$(echo "$COMMAND" | field id)" | python3 -c 'import json,sys; print("command job: %(state)s, error: %(last_error)s" % json.load(sys.stdin))'
+curl -sS "$BASE/api/jobs/$(echo "$COMMAND" | field id)" -H "$AUTH" | python3 -c 'import json,sys; print("command job: %(state)s, error: %(last_error)s" % json.load(sys.stdin))'
 curl -sS "$BASE/api/devices/$PLUG_ID" -H "$AUTH" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("plug is_on:", d["is_on"], [(a["name"], a["value"], a["units"]) for a in d["attributes"]])'
 
 say "curl -X POST $BASE/api/locations/attic-$USER_NAME/refresh  (a chord over the location)"

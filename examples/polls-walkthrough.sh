@@ -51,6 +51,6 @@ say "curl $BASE/api/polls/$POLL_ID  (results)"
 echo "$STATE" | python3 -m json.tool
 
 say "curl '$BASE/api/jobs?kind=poll.close&subject_id=$POLL_ID'  (the close job, with its lateness)"
-curl -sS "$BASE/api/jobs?kind=poll.close&subject_id=$POLL_ID" | python3 -c 'import json,sys
+curl -sS "$BASE/api/jobs?kind=poll.close&subject_id=$POLL_ID" -H "$AUTH" | python3 -c 'import json,sys
 for j in json.load(sys.stdin)["items"]:
     print("job %(id)s %(kind)s %(state)s due %(due_at)s started %(started_at)s lateness %(lateness)s s" % j)'

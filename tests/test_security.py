@@ -28,6 +28,12 @@ MUTATING = {
     ("POST", "/api/locations/{location}/refresh"): 404,  # locations are per user
 }
 PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/token"), ("POST", "/api/pings")}
+# Reads of private data checked here too (the devices' reads are checked in tests/devices), with
+# what another user gets: None for a list, which shows them only their own.
+PRIVATE_READS = {
+    ("GET", "/api/jobs"): None,
+    ("GET", "/api/jobs/{job}"): 403,
+}
 BODIES = {
     "/api/polls": {"title": "t", "options": ["a", "b"], "close_date": in_seconds(3600)},
     "/api/polls/{poll}": {"close_date": in_seconds(7200)},
@@ -88,8 +94,8 @@ def call(client: FlaskClient, method: str, template: str, ids: dict, headers: di
     return client.open(path, method=method, json=BODIES.get(template), headers=headers)
 
 
-@pytest.mark.parametrize(("method", "template"), sorted(MUTATING))
-def test_mutating_routes_refuse_missing_expired_forged_and_foreign_tokens(
+@pytest.mark.parametrize(("method", "template"), sorted(MUTATING) + sorted(PRIVATE_READS))
+def test_private_routes_refuse_missing_expired_forged_and_foreign_tokens(
     client: FlaskClient, app: Flask, owned: dict, method: str, template: str
 ) -> None:
     forged = URLSafeTimedSerializer("guessed-key", salt="punctual-auth-token").dumps({"uid": 1})
@@ -103,7 +109,7 @@ def test_mutating_routes_refuse_missing_expired_forged_and_foreign_tokens(
         response = call(client, method, template, owned, headers)
         assert response.status_code == 401, (token, response.get_json())
         assert response.get_json()["code"] == 401
-    expected = MUTATING[(method, template)]
+    expected = {**MUTATING, **PRIVATE_READS}[(method, template)]
     if expected is not None:
         assert call(client, method, template, owned, other).status_code == expected
 

@@ -1,7 +1,7 @@
 from flask import g, url_for
 from flask_smorest import Blueprint
 
-from app.auth.service import login_required
+from app.auth.service import BEARER, login_required
 from app.database import utcnow
 from app.devices import service
 from app.devices.models import AttributeReading, PollFailure, StatusReading
@@ -27,7 +27,6 @@ from app.schemas import paginate
 
 blp = Blueprint("devices", __name__, description="Devices that poll themselves")
 locations_blp = Blueprint("locations", __name__, description="Devices grouped by location")
-BEARER = [{"bearerAuth": []}]
 
 
 @blp.post("")

@@ -1,7 +1,7 @@
 from flask import g, url_for
 from flask_smorest import Blueprint
 
-from app.auth.service import login_required, optional_user
+from app.auth.service import BEARER, login_required, optional_user
 from app.polls import service
 from app.polls.schemas import (
     PollCreateSchema,
@@ -15,7 +15,6 @@ from app.polls.schemas import (
 from app.schemas import paginate
 
 blp = Blueprint("polls", __name__, description="Polls that close themselves on time")
-BEARER = [{"bearerAuth": []}]
 
 
 def _user_id() -> int | None:

@@ -142,20 +142,23 @@ _CLOSE = (
     update(Poll.__table__)
     .where(Poll.__table__.c.id == bindparam("poll_id"), Poll.__table__.c.closed_at.is_(None))
     .values(closed_at=bindparam("now"))
+    .returning(Poll.__table__.c.owner_id)
 )
 
 
 def close(*, poll_id: int) -> None:
-    """Stop the poll; its results follow as a job of their own.
+    """Stop the poll; its results follow as a job of their own, which its owner sees.
 
-    The UPDATE waits for the votes in flight (they hold the poll's row shared) and leaves a
-    poll that is gone or already closed alone.
+    The UPDATE waits for the votes in flight (they hold the poll's row shared), leaves a poll
+    that is gone or already closed alone, and returns the owner of one it closed: no extra read.
     """
     closed_at = utcnow()
-    closed = db.session.execute(_CLOSE, {"poll_id": poll_id, "now": closed_at})
-    if closed.rowcount == 1:
+    owner_id = db.session.execute(
+        _CLOSE, {"poll_id": poll_id, "now": closed_at}
+    ).scalar_one_or_none()
+    if owner_id is not None:
         scheduling.schedule_once(
-            kind=RESULTS, subject_id=poll_id, due_at=closed_at, deferrable=True
+            kind=RESULTS, subject_id=poll_id, due_at=closed_at, owner_id=owner_id, deferrable=True
         )
 
 

@@ -1,33 +1,38 @@
 from flask import g
 from flask_smorest import Blueprint
 
-from app.auth.service import login_required
+from app.auth.service import BEARER, login_required
 from app.scheduling import service
 from app.scheduling.schemas import JobPageSchema, JobQueryArgsSchema, JobSchema
 from app.schemas import paginate
 
-blp = Blueprint("jobs", __name__, description="Scheduled work: what is due, late or failed")
+blp = Blueprint("jobs", __name__, description="Your scheduled work: what is due, late or failed")
 
 
 @blp.get("")
+@login_required
+@blp.doc(security=BEARER)
 @blp.arguments(JobQueryArgsSchema, location="query")
 @blp.response(200, JobPageSchema)
 def list_jobs(args: dict):
-    """List jobs, latest due first, filtered by state, kind or subject."""
+    """List your jobs, latest due first, filtered by state, kind or subject."""
     page, per_page = args.pop("page"), args.pop("per_page")
-    return paginate(service.jobs_query(**args), page=page, per_page=per_page)
+    query = service.jobs_query(owner_id=g.user.id, **args)
+    return paginate(query, page=page, per_page=per_page)
 
 
 @blp.get("/<int:job_id>")
+@login_required
+@blp.doc(security=BEARER)
 @blp.response(200, JobSchema)
 def get_job(job_id: int):
-    """Show a job, with its lateness once started."""
-    return service.get_job(job_id=job_id)
+    """Show one of your jobs, with its lateness once started."""
+    return service.get_job(job_id=job_id, user_id=g.user.id)
 
 
 @blp.delete("/<int:job_id>")
 @login_required
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(security=BEARER)
 @blp.response(200, JobSchema)
 def cancel_job(job_id: int):
     """Cancel a job that has not finished."""

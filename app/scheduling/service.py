@@ -660,17 +660,31 @@ def _promote_one(job: Job, now: datetime) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get_job(*, job_id: int) -> Job:
+def get_job(*, job_id: int, user_id: int) -> Job:
+    """A job of the user's: another user's is a 403, as their devices are."""
     job = db.session.get(Job, job_id)
     if job is None:
         abort(404, message=f"Job {job_id} does not exist.")
+    if job.owner_id != user_id:
+        abort(403, message=f"Job {job_id} belongs to another user.")
     return job
 
 
 def jobs_query(
-    *, state: str | None = None, kind: str | None = None, subject_id: int | None = None
+    *,
+    owner_id: int | None,
+    state: str | None = None,
+    kind: str | None = None,
+    subject_id: int | None = None,
 ) -> Any:
+    """Jobs latest due first: one user's, or (owner_id None: the operator's CLI) everyone's.
+
+    The owner is a required argument so that no listing forgets it: a job's subject and
+    last_error (a vendor's error text) are its owner's business.
+    """
     query = select(Job).order_by(Job.due_at.desc(), Job.id.desc())
+    if owner_id is not None:
+        query = query.where(Job.owner_id == owner_id)
     if state:
         query = query.where(Job.state == state)
     if kind:

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from tests import processes
 from tests.conftest import Stack
-from tests.devices.test_polling import observations, poll_jobs
+from tests.devices.test_polling import job_now, observations, poll_jobs
 from tests.factories import create_device, create_poll, user_headers
 from tests.helpers import wait_for
 
@@ -25,7 +25,9 @@ def test_missed_polls_coalesce_into_one_catch_up(
 ) -> None:
     headers = user_headers(client)
     made = create_device(client, headers, interval=INTERVAL, vendor_id="thermostat-outage")
-    wait_for(lambda: poll_jobs(client, made["id"], "succeeded"), timeout=15, what="a first poll")
+    wait_for(
+        lambda: poll_jobs(client, headers, made["id"], "succeeded"), timeout=15, what="a first poll"
+    )
 
     stopping = datetime.now().astimezone()
     worker.stop()
@@ -37,7 +39,7 @@ def test_missed_polls_coalesce_into_one_catch_up(
     def two_after_restart() -> list[dict] | None:
         done = [
             job
-            for job in poll_jobs(client, made["id"], "succeeded")
+            for job in poll_jobs(client, headers, made["id"], "succeeded")
             if parse(job["started_at"]) >= restarted
         ]
         return done if len(done) >= 2 else None
@@ -94,7 +96,7 @@ def test_overload_holds_device_polls_back_but_never_poll_closes(
 
     wait_for(closed, timeout=20, what="the poll to close despite the overload")
     # The first poll is not deferrable (someone waits for it); its successor is, and waits.
-    first, held = poll_jobs(client, made["id"])
+    first, held = poll_jobs(client, headers, made["id"])
     assert first["state"] == "succeeded" and not first["deferrable"]
     assert held["state"] == "scheduled" and held["deferrable"] and held["queued_at"] is None
     assert parse(held["due_at"]) < datetime.now().astimezone() - timedelta(seconds=3)
@@ -102,7 +104,7 @@ def test_overload_holds_device_polls_back_but_never_poll_closes(
 
     overloaded()  # the queue drains
     wait_for(
-        lambda: client.get(f"/api/jobs/{held['id']}").get_json()["state"] == "succeeded",
+        lambda: job_now(client, headers, held["id"])["state"] == "succeeded",
         timeout=15,
         what="the held-back poll to run once the overload is over",
     )

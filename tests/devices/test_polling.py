@@ -18,10 +18,17 @@ def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
 
 
-def poll_jobs(client: FlaskClient, device_id: int, state: str | None = None) -> list[dict]:
+def poll_jobs(
+    client: FlaskClient, headers: dict, device_id: int, state: str | None = None
+) -> list[dict]:
     query = f"/api/jobs?kind=device.poll&subject_id={device_id}&per_page=100"
-    jobs = client.get(query + (f"&state={state}" if state else "")).get_json()["items"]
+    query += f"&state={state}" if state else ""
+    jobs = client.get(query, headers=headers).get_json()["items"]
     return sorted(jobs, key=lambda job: job["due_at"])
+
+
+def job_now(client: FlaskClient, headers: dict, job_id: int) -> dict:
+    return client.get(f"/api/jobs/{job_id}", headers=headers).get_json()
 
 
 def observations(client: FlaskClient, headers: dict, device_id: int) -> list[dict]:
@@ -38,7 +45,7 @@ def test_polls_every_interval_on_a_grid_that_does_not_drift(client: FlaskClient)
     made = create_device(client, headers, interval=2, vendor_id="thermostat-grid")
 
     done = wait_for(
-        lambda: len(jobs := poll_jobs(client, made["id"], "succeeded")) >= 3 and jobs,
+        lambda: len(jobs := poll_jobs(client, headers, made["id"], "succeeded")) >= 3 and jobs,
         timeout=20,
         what="three polls",
     )
@@ -48,7 +55,7 @@ def test_polls_every_interval_on_a_grid_that_does_not_drift(client: FlaskClient)
     assert all(0 <= job["lateness"] < 1.5 for job in done), [job["lateness"] for job in done]
     pending = [
         job
-        for job in poll_jobs(client, made["id"])
+        for job in poll_jobs(client, headers, made["id"])
         if job["state"] in ("scheduled", "queued", "running")
     ]
     assert len(pending) <= 1
@@ -63,12 +70,14 @@ def test_pause_stops_polling_and_delete_cancels(client: FlaskClient) -> None:
     headers = user_headers(client)
     made = create_device(client, headers, interval=1, vendor_id="plug-pause")
     url = f"/api/devices/{made['id']}"
-    wait_for(lambda: poll_jobs(client, made["id"], "succeeded"), timeout=10, what="a first poll")
+    wait_for(
+        lambda: poll_jobs(client, headers, made["id"], "succeeded"), timeout=10, what="a first poll"
+    )
 
     assert client.patch(url, json={"paused": True}, headers=headers).status_code == 200
 
     def settled() -> bool:
-        states = {job["state"] for job in poll_jobs(client, made["id"])}
+        states = {job["state"] for job in poll_jobs(client, headers, made["id"])}
         return not states & {"scheduled", "queued", "running"}
 
     # Nothing pending, queued or running: nothing is left that could poll it.
@@ -92,9 +101,7 @@ def test_command_reaches_the_vendor_and_the_next_poll_confirms(
         f"/api/devices/{made['id']}/commands", json={"is_on": True}, headers=headers
     ).get_json()
     done = wait_for(
-        lambda: (
-            (j := client.get(f"/api/jobs/{job['id']}").get_json())["state"] == "succeeded" and j
-        ),
+        lambda: (j := job_now(client, headers, job["id"]))["state"] == "succeeded" and j,
         what="the command's job",
     )
     assert done["attempts"] == 1 and vendor.status["lamp-1"] is True
@@ -113,7 +120,7 @@ def test_command_refused_by_the_vendor_shows_its_error(
         f"/api/devices/{made['id']}/commands", json={"is_on": True}, headers=headers
     ).get_json()
     failed = wait_for(
-        lambda: (j := client.get(f"/api/jobs/{job['id']}").get_json())["state"] == "failed" and j,
+        lambda: (j := job_now(client, headers, job["id"]))["state"] == "failed" and j,
         timeout=30,
         what="the command to fail for good",
     )

@@ -38,7 +38,8 @@ def test_register_schedules_the_first_poll(client: FlaskClient) -> None:
     assert response.headers["Location"].endswith(f"/api/devices/{device['id']}")
     assert device["name"] == "Hall plug" and device["interval"] == 60
     assert device["online"] is False and device["last_seen_at"] is None
-    jobs = client.get(f"/api/jobs?kind=device.poll&subject_id={device['id']}").get_json()
+    jobs_url = f"/api/jobs?kind=device.poll&subject_id={device['id']}"
+    jobs = client.get(jobs_url, headers=headers).get_json()
     first = min(jobs["items"], key=lambda job: job["id"])
     # The first poll goes at once; its successors are deferrable (held back under overload).
     assert first["deferrable"] is False and first["state"] != "scheduled"
@@ -192,13 +193,13 @@ def test_pause_cancels_the_pending_poll_and_resume_schedules_one(private_app: Fl
     jobs_url = f"/api/jobs?kind=device.poll&subject_id={device['id']}"
     paused = client.patch(url, json={"paused": True}, headers=headers).get_json()
     assert paused["paused"] is True and paused["next_poll_at"] is None
-    after_pause = client.get(jobs_url).get_json()["items"]
+    after_pause = client.get(jobs_url, headers=headers).get_json()["items"]
     assert not {job["state"] for job in after_pause} & {"scheduled", "queued"}
     assert "cancelled" in {job["state"] for job in after_pause}
 
     resumed = client.patch(url, json={"paused": False}, headers=headers).get_json()
     assert resumed["paused"] is False
-    assert len(client.get(jobs_url).get_json()["items"]) == len(after_pause) + 1
+    assert len(client.get(jobs_url, headers=headers).get_json()["items"]) == len(after_pause) + 1
 
 
 @pytest.mark.parametrize(
@@ -219,7 +220,7 @@ def test_a_poll_asked_for_while_one_runs_goes_on_alone(
     device = create_device(client, headers, interval=3600)
     url = f"/api/devices/{device['id']}"
     jobs_url = f"/api/jobs?kind=device.poll&subject_id={device['id']}"
-    (first,) = client.get(jobs_url).get_json()["items"]
+    (first,) = client.get(jobs_url, headers=headers).get_json()["items"]
     poll = kind_of(POLL)
 
     def fetch_while_the_user_acts(device_id: int):
@@ -239,7 +240,7 @@ def test_a_poll_asked_for_while_one_runs_goes_on_alone(
         db.session.rollback()
         scheduling.run(job_id=first["id"], token=token)
 
-    jobs = {job["id"]: job for job in client.get(jobs_url).get_json()["items"]}
+    jobs = {job["id"]: job for job in client.get(jobs_url, headers=headers).get_json()["items"]}
     assert jobs[first["id"]]["state"] == "succeeded"
     assert [job["state"] for job in jobs.values() if job["state"] != "succeeded"] in (
         ["queued"],
@@ -272,7 +273,7 @@ def test_delete_cancels_the_devices_jobs(client: FlaskClient) -> None:
     job = client.post(f"{url}/schedule", json={"at": in_seconds(600)}, headers=headers).get_json()
     assert client.delete(url, headers=headers).status_code == 204
     assert client.get(url, headers=headers).status_code == 404
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+    assert client.get(f"/api/jobs/{job['id']}", headers=headers).get_json()["state"] == "cancelled"
 
 
 def test_refresh_of_an_unknown_location_is_404(client: FlaskClient) -> None:

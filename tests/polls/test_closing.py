@@ -20,10 +20,17 @@ def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
 
 
-def close_job(client: FlaskClient, poll_id: int) -> dict:
-    jobs = client.get(f"/api/jobs?kind=poll.close&subject_id={poll_id}").get_json()["items"]
-    assert len(jobs) == 1, jobs
-    return jobs[0]
+def jobs(client: FlaskClient, headers: dict, kind: str, poll_id: int) -> dict:
+    url = f"/api/jobs?kind={kind}&subject_id={poll_id}"
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def close_job(client: FlaskClient, headers: dict, poll_id: int) -> dict:
+    found = jobs(client, headers, "poll.close", poll_id)["items"]
+    assert len(found) == 1, found
+    return found[0]
 
 
 def wait_closed(client: FlaskClient, poll_id: int, timeout: float = 20) -> dict:
@@ -48,17 +55,32 @@ def test_poll_closes_on_time_and_gets_results(client: FlaskClient) -> None:
     assert closed["results"]["winners"] == [tea]
     assert closed["results"]["options"][0]["share"] == 1.0
 
-    job = close_job(client, poll["id"])
+    job = close_job(client, owner, poll["id"])
     assert job["state"] == "succeeded" and job["attempts"] == 1
     assert 0 <= job["lateness"] < 2
-    results_jobs = client.get(f"/api/jobs?kind=poll.results&subject_id={poll['id']}").get_json()
-    assert results_jobs["total"] == 1
+    assert jobs(client, owner, "poll.results", poll["id"])["total"] == 1
+
+
+def test_a_closed_polls_results_job_belongs_to_the_polls_owner(client: FlaskClient) -> None:
+    owner = user_headers(client)
+    poll = create_poll(client, owner, closes_in=3600)
+    assert client.post(f"/api/polls/{poll['id']}/close", headers=owner).status_code == 200
+    wait_closed(client, poll["id"], timeout=10)
+
+    (results,) = jobs(client, owner, "poll.results", poll["id"])["items"]
+    assert results["owner_id"] == client.get("/api/auth/me", headers=owner).get_json()["id"]
+    assert results["state"] == "succeeded"
+    assert client.get(f"/api/jobs/{results['id']}", headers=owner).status_code == 200
+    # Another user, who may read the poll itself, sees none of its jobs.
+    voter = user_headers(client)
+    assert jobs(client, voter, "poll.results", poll["id"])["total"] == 0
+    assert client.get(f"/api/jobs/{results['id']}", headers=voter).status_code == 403
 
 
 def test_rescheduled_later_the_old_message_does_not_close_it(client: FlaskClient) -> None:
     owner = user_headers(client)
     poll = create_poll(client, owner, closes_in=1.5)
-    assert close_job(client, poll["id"])["state"] == "queued"  # within the horizon: sent
+    assert close_job(client, owner, poll["id"])["state"] == "queued"  # within the horizon: sent
     moved = client.patch(
         f"/api/polls/{poll['id']}", json={"close_date": in_seconds(5)}, headers=owner
     )
@@ -66,7 +88,7 @@ def test_rescheduled_later_the_old_message_does_not_close_it(client: FlaskClient
 
     closed = wait_closed(client, poll["id"])
     assert parse(closed["closed_at"]) >= parse(moved.get_json()["close_date"])
-    assert close_job(client, poll["id"])["attempts"] == 1
+    assert close_job(client, owner, poll["id"])["attempts"] == 1
 
 
 def test_rescheduled_earlier_it_closes_at_the_new_date(client: FlaskClient) -> None:
@@ -92,25 +114,26 @@ def test_close_now(client: FlaskClient) -> None:
 def test_deleted_poll_cancels_its_job(client: FlaskClient) -> None:
     owner = user_headers(client)
     poll = create_poll(client, owner, closes_in=1)
-    job = close_job(client, poll["id"])
+    job = close_job(client, owner, poll["id"])
     assert client.delete(f"/api/polls/{poll['id']}", headers=owner).status_code == 204
     assert client.get(f"/api/polls/{poll['id']}").status_code == 404
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+    job_url = f"/api/jobs/{job['id']}"
+    assert client.get(job_url, headers=owner).get_json()["state"] == "cancelled"
 
     # Its message still arrives; it must stay a no-op.
     other = create_poll(client, owner, closes_in=1.5)
     wait_closed(client, other["id"])
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+    assert client.get(job_url, headers=owner).get_json()["state"] == "cancelled"
 
 
 def test_job_beyond_the_horizon_waits_in_the_database(client: FlaskClient) -> None:
     owner = user_headers(client)
     poll = create_poll(client, owner, closes_in=5)  # horizon is 3 s in the tests
-    job = close_job(client, poll["id"])
+    job = close_job(client, owner, poll["id"])
     assert job["state"] == "scheduled" and job["queued_at"] is None
 
     queued = wait_for(
-        lambda: (j := close_job(client, poll["id"]))["queued_at"] and j,
+        lambda: (j := close_job(client, owner, poll["id"]))["queued_at"] and j,
         timeout=10,
         what="the promoter to queue the job",
     )
@@ -141,7 +164,7 @@ def test_redelivered_close_message_is_a_no_op(app: Flask, client: FlaskClient, w
     owner = user_headers(client)
     poll = create_poll(client, owner, closes_in=1)
     closed = wait_closed(client, poll["id"])
-    job = close_job(client, poll["id"])
+    job = close_job(client, owner, poll["id"])
     with app.app_context():
         token = db.session.get(Job, job["id"]).token
         celery = app.extensions["celery"]
@@ -155,6 +178,5 @@ def test_redelivered_close_message_is_a_no_op(app: Flask, client: FlaskClient, w
     again = client.get(f"/api/polls/{poll['id']}").get_json()
     assert again["closed_at"] == closed["closed_at"]
     assert again["results_computed_at"] == closed["results_computed_at"]
-    assert close_job(client, poll["id"])["attempts"] == 1
-    results = client.get(f"/api/jobs?kind=poll.results&subject_id={poll['id']}").get_json()
-    assert results["total"] == 1
+    assert close_job(client, owner, poll["id"])["attempts"] == 1
+    assert jobs(client, owner, "poll.results", poll["id"])["total"] == 1

@@ -1,4 +1,4 @@
-"""The jobs API: listing with filters and pages, and who may cancel which job.
+"""The jobs API: each user's own jobs, listed with filters and pages, and who may cancel which.
 
 Each test runs on a private database that no worker or promoter touches, so it knows every
 job there is and none of them runs or moves behind its back.
@@ -22,21 +22,34 @@ def client(private_app: Flask) -> FlaskClient:
     return private_app.test_client()
 
 
-def make_jobs(app: Flask, states: list[JobState]) -> list[int]:
+@pytest.fixture
+def headers(client: FlaskClient) -> dict[str, str]:
+    return user_headers(client)
+
+
+def user_id(client: FlaskClient, headers: dict[str, str]) -> int:
+    return client.get("/api/auth/me", headers=headers).get_json()["id"]
+
+
+def make_jobs(
+    app: Flask, states: list[JobState], *, owner_id: int | None, kind: str = "test.listed"
+) -> list[int]:
     """One job per state, due a day and i hours ahead: the last is due latest."""
     with app.app_context():
         jobs = []
         for hours, state in enumerate(states):
             due = utcnow() + timedelta(days=1, hours=hours)
-            job = scheduling.schedule(kind="test.listed", subject_id=hours + 1, due_at=due)
+            job = scheduling.schedule(
+                kind=kind, subject_id=hours + 1, due_at=due, owner_id=owner_id
+            )
             job.state = state
             jobs.append(job)
         db.session.commit()
         return [job.id for job in jobs]
 
 
-def listing(client: FlaskClient, query: str) -> dict:
-    response = client.get(f"/api/jobs?{query}")
+def listing(client: FlaskClient, headers: dict[str, str], query: str) -> dict:
+    response = client.get(f"/api/jobs?{query}", headers=headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -45,32 +58,75 @@ def ids(page: dict) -> list[int]:
     return [job["id"] for job in page["items"]]
 
 
-def test_list_filters_by_state(private_app: Flask, client: FlaskClient) -> None:
+def test_list_filters_by_state(private_app: Flask, client: FlaskClient, headers: dict) -> None:
     states = [JobState.SCHEDULED, JobState.FAILED, JobState.SUCCEEDED, JobState.FAILED]
-    made = make_jobs(private_app, states)
-    failed = listing(client, "state=failed")
+    made = make_jobs(private_app, states, owner_id=user_id(client, headers))
+    failed = listing(client, headers, "state=failed")
     assert ids(failed) == [made[3], made[1]] and failed["total"] == 2  # latest due first
     assert {job["state"] for job in failed["items"]} == {"failed"}
-    assert ids(listing(client, "state=scheduled")) == [made[0]]
-    assert listing(client, "state=cancelled")["items"] == []
-    assert ids(listing(client, "state=failed&subject_id=2")) == [made[1]]
-    assert listing(client, "state=failed&kind=poll.close")["total"] == 0
-    refused = client.get("/api/jobs?state=lost")
+    assert ids(listing(client, headers, "state=scheduled")) == [made[0]]
+    assert listing(client, headers, "state=cancelled")["items"] == []
+    assert ids(listing(client, headers, "state=failed&subject_id=2")) == [made[1]]
+    assert listing(client, headers, "state=failed&kind=poll.close")["total"] == 0
+    refused = client.get("/api/jobs?state=lost", headers=headers)
     assert refused.status_code == 422 and "state" in refused.get_json()["errors"]
 
 
-def test_list_is_paginated_latest_due_first(private_app: Flask, client: FlaskClient) -> None:
-    made = make_jobs(private_app, [JobState.SCHEDULED] * 5)
-    first = listing(client, "per_page=2")
+def test_list_is_paginated_latest_due_first(
+    private_app: Flask, client: FlaskClient, headers: dict
+) -> None:
+    made = make_jobs(private_app, [JobState.SCHEDULED] * 5, owner_id=user_id(client, headers))
+    first = listing(client, headers, "per_page=2")
     assert ids(first) == [made[4], made[3]]
     assert (first["page"], first["per_page"], first["total"], first["pages"]) == (1, 2, 5, 3)
-    assert ids(listing(client, "per_page=2&page=2")) == [made[2], made[1]]
-    assert ids(listing(client, "per_page=2&page=3")) == [made[0]]
-    assert listing(client, "per_page=2&page=4")["items"] == []
-    everything = listing(client, "")
+    assert ids(listing(client, headers, "per_page=2&page=2")) == [made[2], made[1]]
+    assert ids(listing(client, headers, "per_page=2&page=3")) == [made[0]]
+    assert listing(client, headers, "per_page=2&page=4")["items"] == []
+    everything = listing(client, headers, "")
     assert ids(everything) == made[::-1] and everything["per_page"] == 20
     for bad in ("per_page=0", "per_page=101", "page=0"):
-        assert client.get(f"/api/jobs?{bad}").status_code == 422, bad
+        assert client.get(f"/api/jobs?{bad}", headers=headers).status_code == 422, bad
+
+
+def test_reading_jobs_needs_a_token(private_app: Flask, client: FlaskClient) -> None:
+    (job,) = make_jobs(private_app, [JobState.FAILED], owner_id=None)
+    for path in ("/api/jobs", f"/api/jobs/{job}"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        assert response.get_json()["code"] == 401 and response.get_json()["message"]
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_each_user_lists_only_their_own_jobs(private_app: Flask, client: FlaskClient) -> None:
+    alice, bob = user_headers(client), user_headers(client)
+    (hers,) = make_jobs(private_app, [JobState.FAILED], owner_id=user_id(client, alice))
+    (his,) = make_jobs(private_app, [JobState.FAILED], owner_id=user_id(client, bob))
+    # No one's: a poll's results job written before jobs had owners.
+    make_jobs(private_app, [JobState.SUCCEEDED], owner_id=None, kind="poll.results")
+
+    assert ids(listing(client, alice, "")) == [hers]
+    assert ids(listing(client, bob, "")) == [his]
+    assert listing(client, bob, "state=failed&subject_id=1")["total"] == 1  # filters still apply
+    assert listing(client, alice, "kind=poll.results")["total"] == 0
+
+
+def test_another_users_job_is_403_and_an_unknown_one_404(
+    private_app: Flask, client: FlaskClient, headers: dict
+) -> None:
+    (job,) = make_jobs(private_app, [JobState.FAILED], owner_id=user_id(client, headers))
+    assert client.get(f"/api/jobs/{job}", headers=headers).get_json()["id"] == job
+
+    refused = client.get(f"/api/jobs/{job}", headers=user_headers(client))
+    assert refused.status_code == 403
+    assert refused.get_json()["message"] == f"Job {job} belongs to another user."
+    unknown = client.get(f"/api/jobs/{job + 1}", headers=headers)
+    assert unknown.status_code == 404 and unknown.get_json()["code"] == 404
+
+
+def test_the_spec_says_reading_jobs_needs_the_bearer_token(client: FlaskClient) -> None:
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    assert paths["/api/jobs"]["get"]["security"] == [{"bearerAuth": []}]
+    assert paths["/api/jobs/{job_id}"]["get"]["security"] == [{"bearerAuth": []}]
 
 
 def test_owner_cancels_a_command_job(private_app: Flask, client: FlaskClient) -> None:
@@ -85,7 +141,7 @@ def test_owner_cancels_a_command_job(private_app: Flask, client: FlaskClient) ->
     assert cancelled.status_code == 200
     assert cancelled.get_json()["state"] == "cancelled"
     assert cancelled.get_json()["cancellable"] is False
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "cancelled"
+    assert client.get(f"/api/jobs/{job['id']}", headers=headers).get_json()["state"] == "cancelled"
 
 
 def test_a_finished_job_is_not_cancelled(private_app: Flask, client: FlaskClient) -> None:
@@ -97,18 +153,19 @@ def test_a_finished_job_is_not_cancelled(private_app: Flask, client: FlaskClient
         done = db.session.get(Job, job["id"])
         done.state, done.finished_at = JobState.SUCCEEDED, utcnow()
         db.session.commit()
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["cancellable"] is False
+    url = f"/api/jobs/{job['id']}"
+    assert client.get(url, headers=headers).get_json()["cancellable"] is False
 
-    refused = client.delete(f"/api/jobs/{job['id']}", headers=headers)
+    refused = client.delete(url, headers=headers)
     assert refused.status_code == 409
     assert refused.get_json()["message"] == f"Job {job['id']} has already succeeded."
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "succeeded"
+    assert client.get(url, headers=headers).get_json()["state"] == "succeeded"
 
 
 def test_a_polls_close_job_is_not_cancelled_on_its_own(client: FlaskClient) -> None:
     headers = user_headers(client)
     poll = create_poll(client, headers)
-    (job,) = listing(client, f"kind=poll.close&subject_id={poll['id']}")["items"]
+    (job,) = listing(client, headers, f"kind=poll.close&subject_id={poll['id']}")["items"]
     assert job["state"] == "scheduled" and job["cancellable"] is False
 
     refused = client.delete(f"/api/jobs/{job['id']}", headers=headers)
@@ -117,7 +174,7 @@ def test_a_polls_close_job_is_not_cancelled_on_its_own(client: FlaskClient) -> N
     assert message.startswith(f"Job {job['id']} (poll.close) cannot be cancelled on its own.")
     assert f"close poll {poll['id']} now (POST /api/polls/{poll['id']}/close)" in message
     assert "change its close date" in message and "delete it" in message
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == "scheduled"
+    assert client.get(f"/api/jobs/{job['id']}", headers=headers).get_json()["state"] == "scheduled"
     # Another user still learns only that it is not theirs.
     assert client.delete(f"/api/jobs/{job['id']}", headers=user_headers(client)).status_code == 403
 
@@ -125,10 +182,10 @@ def test_a_polls_close_job_is_not_cancelled_on_its_own(client: FlaskClient) -> N
 def test_a_devices_poll_job_is_not_cancelled_on_its_own(client: FlaskClient) -> None:
     headers = user_headers(client)
     device = create_device(client, headers, interval=3600)
-    (job,) = listing(client, f"kind=device.poll&subject_id={device['id']}")["items"]
+    (job,) = listing(client, headers, f"kind=device.poll&subject_id={device['id']}")["items"]
     assert job["cancellable"] is False
 
     refused = client.delete(f"/api/jobs/{job['id']}", headers=headers)
     assert refused.status_code == 409
     assert f"pause device {device['id']}" in refused.get_json()["message"]
-    assert client.get(f"/api/jobs/{job['id']}").get_json()["state"] == job["state"]
+    assert client.get(f"/api/jobs/{job['id']}", headers=headers).get_json()["state"] == job["state"]

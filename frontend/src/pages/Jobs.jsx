@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
-import { ErrorMessage, Loading } from "../components/ui.jsx";
+import { ErrorMessage, Loading, NeedSignIn } from "../components/ui.jsx";
 import { formatTime } from "../format.js";
 import { useResource } from "../hooks.js";
 
@@ -14,10 +14,12 @@ export default function Jobs() {
   const [state, setState] = useState("");
   const [kind, setKind] = useState("");
   const [page, setPage] = useState(1);
+  // Jobs are private to their owner: signed out, there is nothing to fetch.
   const { data, error, loading, reload } = useResource(
-    () => api.jobs({ state, kind, page, per_page: PER_PAGE }),
-    [state, kind, page],
-    3000,
+    () =>
+      signedIn ? api.jobs({ state, kind, page, per_page: PER_PAGE }) : Promise.resolve(null),
+    [signedIn, state, kind, page],
+    signedIn ? 3000 : null,
   );
   const [rowErrors, setRowErrors] = useState({});
   const [cancelling, setCancelling] = useState({});
@@ -36,6 +38,14 @@ export default function Jobs() {
     }
   }
 
+  if (!signedIn) {
+    return (
+      <section>
+        <h1>Jobs</h1>
+        <NeedSignIn what="see your jobs" />
+      </section>
+    );
+  }
   return (
     <section>
       <h1>Jobs</h1>
@@ -110,7 +120,6 @@ export default function Jobs() {
                       <button
                         type="button"
                         className="secondary"
-                        title={signedIn ? "" : "Sign in to cancel your jobs"}
                         disabled={cancelling[job.id]}
                         onClick={() => cancel(job)}
                       >

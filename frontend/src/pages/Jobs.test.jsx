@@ -1,4 +1,5 @@
 import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, setSession } from "../api.js";
 import { AuthProvider } from "../auth.jsx";
@@ -58,5 +59,21 @@ describe("Jobs", () => {
     );
     expect(await screen.findByText("poll.close")).toBeTruthy();
     expect(screen.queryByRole("button", { name: /Cancel/ })).toBeNull();
+  });
+
+  it("asks a signed-out visitor to sign in and fetches nothing", async () => {
+    setSession(null);
+    const jobs = vi.spyOn(api, "jobs").mockResolvedValue(jobsPage("scheduled"));
+    render(
+      <MemoryRouter>
+        <AuthProvider>
+          <Jobs />
+        </AuthProvider>
+      </MemoryRouter>,
+    );
+    const link = await screen.findByRole("link", { name: "Sign in" });
+    expect(link.closest("p").textContent).toBe("Sign in to see your jobs.");
+    expect(screen.queryByTestId("jobs-table")).toBeNull();
+    expect(jobs).not.toHaveBeenCalled();
   });
 });
