@@ -138,13 +138,16 @@ export const api = {
   createPoll: (poll) => request("/api/polls", { method: "POST", body: poll }),
   vote: (id, optionId) =>
     request(`/api/polls/${id}/votes`, { method: "POST", body: { option_id: optionId } }),
+  updatePoll: (id, changes) => request(`/api/polls/${id}`, { method: "PATCH", body: changes }),
   closePoll: (id) => request(`/api/polls/${id}/close`, { method: "POST" }),
+  deletePoll: (id) => request(`/api/polls/${id}`, { method: "DELETE" }),
 
   devices: (query) => request("/api/devices", { query: { per_page: 100, ...query } }),
   device: (id) => request(`/api/devices/${id}`),
   createDevice: (device) => request("/api/devices", { method: "POST", body: device }),
   updateDevice: (id, changes) =>
     request(`/api/devices/${id}`, { method: "PATCH", body: changes }),
+  deleteDevice: (id) => request(`/api/devices/${id}`, { method: "DELETE" }),
   observations: (id, limit = 500) =>
     request(`/api/devices/${id}/observations`, { query: { limit } }),
   pollDevice: (id) => request(`/api/devices/${id}/poll`, { method: "POST" }),

@@ -41,6 +41,11 @@ export function toLocalInputValue(date) {
   );
 }
 
+/** The browser's time zone ("Europe/Paris"), named next to datetime-local inputs. */
+export function localTimeZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
 /** A datetime-local value (local wall time) as a UTC ISO string, or null if it is not a date. */
 export function localInputToIso(value) {
   if (!value) return null;

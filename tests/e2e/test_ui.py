@@ -224,12 +224,14 @@ def test_device_chart_command_location_and_jobs(page: Page, screenshot) -> None:
     expect(page.get_by_test_id("jobs-table").locator("tbody tr").first).to_be_visible()
     screenshot("jobs")
 
-    # Leave no polling for the tests that follow: delete the device, then wait until none of its
-    # jobs (the location refresh's too) is still queued or running.
-    auth = bearer(page)
-    devices = page.request.get("/api/devices", headers=auth).json()["items"]
-    for device in devices:
-        assert page.request.delete(f"/api/devices/{device['id']}", headers=auth).ok
+    # Deleted from its page once confirmed there, the device leaves the list; then no polling is
+    # left for the tests that follow: none of its jobs (the refresh's too) is queued or running.
+    page.get_by_role("link", name="Devices", exact=True).click()
+    page.get_by_role("link", name="Lab thermostat").click()
+    page.get_by_role("button", name="Delete device").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page).to_have_url(re.compile(r"/devices$"))
+    expect(page.get_by_text("No devices yet.")).to_be_visible()
     for state in ("queued", "running"):
         expect_no_jobs(page, f"/api/jobs?kind=device.poll&state={state}")
 

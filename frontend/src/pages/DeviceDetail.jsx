@@ -1,16 +1,23 @@
 import { Fragment, useEffect, useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { JobStatus } from "../components/JobStatus.jsx";
 import ObservationChart from "../components/ObservationChart.jsx";
-import { ErrorMessage, FieldError, Loading, NeedSignIn } from "../components/ui.jsx";
+import {
+  ConfirmButton,
+  ErrorMessage,
+  FieldError,
+  Loading,
+  NeedSignIn,
+} from "../components/ui.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
 import { useNow, useResource } from "../hooks.js";
 import { OnlineBadge, OnOff } from "./Devices.jsx";
 
 export default function DeviceDetail() {
   const { id } = useParams();
+  const navigate = useNavigate();
   const { signedIn } = useAuth();
   const now = useNow(1000);
   const device = useResource(() => api.device(id), [id, signedIn], signedIn ? 3000 : null);
@@ -126,6 +133,16 @@ export default function DeviceDetail() {
             }}
           />
         )}
+        <ConfirmButton
+          label="Delete device"
+          question="Delete this device, its readings and its pending jobs? This cannot be undone."
+          busyLabel="Deleting…"
+          disabled={busy}
+          onConfirm={async () => {
+            await api.deleteDevice(d.id);
+            navigate("/devices");
+          }}
+        />
       </div>
     </section>
   );

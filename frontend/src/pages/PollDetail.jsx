@@ -1,14 +1,21 @@
-import { useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { useEffect, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { Countdown, Results, secondsLeft, stamp } from "../components/polls.jsx";
-import { ErrorMessage, Loading, NeedSignIn } from "../components/ui.jsx";
-import { formatTime } from "../format.js";
+import {
+  ConfirmButton,
+  ErrorMessage,
+  FieldError,
+  Loading,
+  NeedSignIn,
+} from "../components/ui.jsx";
+import { formatTime, localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
 import { useNow, useResource } from "../hooks.js";
 
 export default function PollDetail() {
   const { id } = useParams();
+  const navigate = useNavigate();
   const { signedIn, username } = useAuth();
   const now = useNow(1000);
   const { data: poll, error, loading, reload } = useResource(
@@ -85,14 +92,34 @@ export default function PollDetail() {
             </p>
           )}
           {signedIn && username === poll.owner && (
-            <button
-              type="button"
-              className="secondary"
-              disabled={busy || ended}
-              onClick={() => act(() => api.closePoll(poll.id))}
-            >
-              Close now
-            </button>
+            <div className="panel">
+              <h2>Your poll</h2>
+              <CloseDateForm
+                poll={poll}
+                disabled={busy || ended}
+                onSaved={() => reload({ quiet: true })}
+              />
+              <div className="button-row">
+                <button
+                  type="button"
+                  className="secondary"
+                  disabled={busy || ended}
+                  onClick={() => act(() => api.closePoll(poll.id))}
+                >
+                  Close now
+                </button>
+              </div>
+              <ConfirmButton
+                label="Delete poll"
+                question="Delete this poll and its votes? This cannot be undone."
+                busyLabel="Deleting…"
+                disabled={busy || ended}
+                onConfirm={async () => {
+                  await api.deletePoll(poll.id);
+                  navigate("/polls");
+                }}
+              />
+            </div>
           )}
         </>
       ) : (
@@ -103,5 +130,53 @@ export default function PollDetail() {
       )}
       <ErrorMessage error={actionError} />
     </section>
+  );
+}
+
+function CloseDateForm({ poll, disabled, onSaved }) {
+  const current = toLocalInputValue(new Date(poll.close_date));
+  const [value, setValue] = useState(current);
+  const [error, setError] = useState(null);
+  const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
+  // The page refetches the poll every 2 s: only a new close date replaces what is typed.
+  useEffect(() => setValue(current), [current]);
+
+  async function submit(event) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setSaved(false);
+    try {
+      await api.updatePoll(poll.id, { close_date: localInputToIso(value) });
+      setSaved(true);
+      onSaved();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const fieldError = error?.fieldErrors?.close_date;
+  return (
+    <form onSubmit={submit} noValidate className="inline-form">
+      <label htmlFor="new-close-date">New close time (your time, {localTimeZone()})</label>
+      <input
+        id="new-close-date"
+        type="datetime-local"
+        step="1"
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+        aria-describedby="new-close-date-error"
+        aria-invalid={Boolean(fieldError)}
+      />
+      <button type="submit" disabled={busy || disabled}>
+        {busy ? "Saving…" : "Change close time"}
+      </button>
+      {saved && <span className="notice"> Close time changed.</span>}
+      <FieldError id="new-close-date-error" error={fieldError} />
+      {!fieldError && <ErrorMessage error={error} />}
+    </form>
   );
 }

@@ -1,8 +1,9 @@
-import { act, cleanup, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { api, setSession } from "../api.js";
+import { api, ApiError, setSession } from "../api.js";
 import { AuthProvider } from "../auth.jsx";
+import { toLocalInputValue } from "../format.js";
 import PollDetail from "./PollDetail.jsx";
 
 const POLL = {
@@ -27,6 +28,7 @@ function renderPoll() {
     <MemoryRouter initialEntries={["/polls/7"]}>
       <AuthProvider>
         <Routes>
+          <Route path="/polls" element={<p>The polls list</p>} />
           <Route path="/polls/:id" element={<PollDetail />} />
         </Routes>
       </AuthProvider>
@@ -68,5 +70,64 @@ describe("PollDetail", () => {
     expect(screen.getByRole("button", { name: "Close now" }).disabled).toBe(true);
     const explanation = screen.getByText(/Voting has ended: the close time has passed/);
     expect(votes[0].getAttribute("aria-describedby")).toBe(explanation.id);
+  });
+
+  it("deletes only once the owner confirms in the page, then shows the polls list", async () => {
+    vi.spyOn(api, "poll").mockResolvedValue({ ...POLL, seconds_remaining: 3600 });
+    let answer;
+    const remove = vi
+      .spyOn(api, "deletePoll")
+      .mockRejectedValueOnce(new ApiError("Poll 7 is closed.", { status: 409 }))
+      .mockReturnValue(new Promise((resolve) => (answer = resolve)));
+    renderPoll();
+    await act(async () => {});
+    const button = (name) => screen.getByRole("button", { name });
+
+    fireEvent.click(button("Delete poll"));
+    expect(screen.getByRole("group", { name: /Delete this poll and its votes\?/ })).toBeTruthy();
+    expect(document.activeElement).toBe(button("Keep it"));
+    fireEvent.click(button("Keep it"));
+    expect(screen.queryByRole("button", { name: "Yes, delete" })).toBeNull();
+    expect(document.activeElement).toBe(button("Delete poll"));
+    expect(remove).not.toHaveBeenCalled();
+
+    // Refused: the reason is shown in words and the poll stays.
+    fireEvent.click(button("Delete poll"));
+    await act(async () => fireEvent.click(button("Yes, delete")));
+    expect(screen.getByRole("alert").textContent).toBe("Poll 7 is closed.");
+    expect(screen.getByTestId("poll-title").textContent).toBe("Lunch colour");
+
+    fireEvent.click(button("Delete poll"));
+    fireEvent.click(button("Yes, delete"));
+    expect(button("Deleting…").disabled).toBe(true);
+    expect(button("Keep it").disabled).toBe(true);
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(remove).toHaveBeenLastCalledWith(7);
+    await act(async () => answer(null));
+    expect(screen.getByText("The polls list")).toBeTruthy();
+  });
+
+  it("sends a new close time as UTC and shows its error next to the input", async () => {
+    vi.spyOn(api, "poll").mockResolvedValue({ ...POLL, seconds_remaining: 3600 });
+    const update = vi.spyOn(api, "updatePoll").mockRejectedValue(
+      new ApiError("Some fields are invalid.", {
+        status: 422,
+        fieldErrors: { close_date: "The close date is in the past." },
+      }),
+    );
+    renderPoll();
+    await act(async () => {});
+    const input = screen.getByLabelText(/New close time/);
+    // The current close time, in local wall time (jsdom drops zero seconds from the value).
+    expect(new Date(input.value).toISOString()).toBe("2030-01-01T12:00:00.000Z");
+
+    const value = toLocalInputValue(new Date("2030-01-02T08:00:00Z"));
+    fireEvent.change(input, { target: { value } });
+    const change = screen.getByRole("button", { name: "Change close time" });
+    await act(async () => fireEvent.click(change));
+    expect(update).toHaveBeenCalledWith(7, { close_date: "2030-01-02T08:00:00.000Z" });
+    const error = screen.getByText("The close date is in the past.");
+    expect(input.getAttribute("aria-describedby")).toBe(error.id);
+    expect(input.getAttribute("aria-invalid")).toBe("true");
   });
 });

@@ -2,7 +2,7 @@ import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 import { api } from "../api.js";
 import { ErrorMessage, FieldError, NeedSignIn } from "../components/ui.jsx";
-import { localInputToIso, toLocalInputValue } from "../format.js";
+import { localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
 
 function defaultCloseDate() {
   return toLocalInputValue(new Date(Date.now() + 24 * 3600 * 1000));
@@ -15,8 +15,6 @@ export default function PollNew() {
   const [closeLocal, setCloseLocal] = useState(defaultCloseDate);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
-
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
   function setOption(index, value) {
     setOptions((list) => list.map((old, i) => (i === index ? value : old)));
@@ -89,7 +87,7 @@ export default function PollNew() {
           <FieldError id="options-error" error={fields.options} />
         </fieldset>
         <div className="field">
-          <label htmlFor="close-date">Closes at (your time, {zone})</label>
+          <label htmlFor="close-date">Closes at (your time, {localTimeZone()})</label>
           <input
             id="close-date"
             type="datetime-local"
