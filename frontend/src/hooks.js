@@ -54,3 +54,25 @@ export function useResource(loader, deps, refreshMs = null) {
   useInterval(() => reload({ quiet: true }), ms);
   return { ...state, reload };
 }
+
+/**
+ * A form that sends one change: returns {busy, error, saved, submit}. `submit` (the form's
+ * onSubmit) awaits `send()`, then calls `onSaved()`; the API's error is kept for the form.
+ */
+export function useSave(send, onSaved) {
+  const [state, setState] = useState({ busy: false, error: null, saved: false });
+
+  async function submit(event) {
+    event.preventDefault();
+    setState({ busy: true, error: null, saved: false });
+    try {
+      await send();
+      setState({ busy: false, error: null, saved: true });
+      onSaved();
+    } catch (error) {
+      setState({ busy: false, error, saved: false });
+    }
+  }
+
+  return { ...state, submit };
+}

@@ -12,7 +12,7 @@ import {
   NeedSignIn,
 } from "../components/ui.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
-import { useNow, useResource } from "../hooks.js";
+import { useNow, useResource, useSave } from "../hooks.js";
 import { OnlineBadge, OnOff } from "./Devices.jsx";
 
 export default function DeviceDetail() {
@@ -150,26 +150,11 @@ export default function DeviceDetail() {
 
 function IntervalForm({ device, onSaved }) {
   const [value, setValue] = useState(String(device.interval));
-  const [error, setError] = useState(null);
-  const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
   useEffect(() => setValue(String(device.interval)), [device.interval]);
-
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    setSaved(false);
-    try {
-      await api.updateDevice(device.id, { interval: Number(value) });
-      setSaved(true);
-      onSaved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { busy, error, saved, submit } = useSave(
+    () => api.updateDevice(device.id, { interval: Number(value) }),
+    onSaved,
+  );
 
   return (
     <form onSubmit={submit} noValidate className="inline-form">

@@ -11,7 +11,7 @@ import {
   NeedSignIn,
 } from "../components/ui.jsx";
 import { formatTime, localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
-import { useNow, useResource } from "../hooks.js";
+import { useNow, useResource, useSave } from "../hooks.js";
 
 export default function PollDetail() {
   const { id } = useParams();
@@ -136,27 +136,12 @@ export default function PollDetail() {
 function CloseDateForm({ poll, disabled, onSaved }) {
   const current = toLocalInputValue(new Date(poll.close_date));
   const [value, setValue] = useState(current);
-  const [error, setError] = useState(null);
-  const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
   // The page refetches the poll every 2 s: only a new close date replaces what is typed.
   useEffect(() => setValue(current), [current]);
-
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    setSaved(false);
-    try {
-      await api.updatePoll(poll.id, { close_date: localInputToIso(value) });
-      setSaved(true);
-      onSaved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { busy, error, saved, submit } = useSave(
+    () => api.updatePoll(poll.id, { close_date: localInputToIso(value) }),
+    onSaved,
+  );
 
   const fieldError = error?.fieldErrors?.close_date;
   return (
