@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { api } from "../api.js";
-import { ErrorMessage } from "./ui.jsx";
+import { ErrorMessage } from "./Feedback.jsx";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 

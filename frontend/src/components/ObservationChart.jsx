@@ -27,7 +27,7 @@ export function toSeries(readings) {
 
 const timeLabel = (t) => new Date(t).toLocaleTimeString();
 
-export default function ObservationChart({ readings }) {
+export function ObservationChart({ readings }) {
   const { data, attributes } = toSeries(readings);
   if (data.length === 0) return <p className="muted">No readings yet.</p>;
   return (

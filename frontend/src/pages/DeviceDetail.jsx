@@ -2,15 +2,11 @@ import { Fragment, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
+import { ConfirmButton } from "../components/ConfirmButton.jsx";
+import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
 import { JobStatus } from "../components/JobStatus.jsx";
-import ObservationChart from "../components/ObservationChart.jsx";
-import {
-  ConfirmButton,
-  ErrorMessage,
-  FieldError,
-  Loading,
-  NeedSignIn,
-} from "../components/ui.jsx";
+import { NeedSignIn } from "../components/NeedSignIn.jsx";
+import { ObservationChart } from "../components/ObservationChart.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
 import { useNow, useResource, useSave } from "../hooks.js";
 import { OnlineBadge, OnOff } from "./Devices.jsx";

@@ -2,7 +2,8 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
-import { ErrorMessage, FieldError, Loading, NeedSignIn } from "../components/ui.jsx";
+import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
+import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatAgo } from "../format.js";
 import { useNow, useResource } from "../hooks.js";
 

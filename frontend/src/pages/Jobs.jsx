@@ -1,7 +1,8 @@
 import { useState } from "react";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
-import { ErrorMessage, Loading, NeedSignIn } from "../components/ui.jsx";
+import { ErrorMessage, Loading } from "../components/Feedback.jsx";
+import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatTime } from "../format.js";
 import { useResource } from "../hooks.js";
 

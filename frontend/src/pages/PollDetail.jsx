@@ -2,14 +2,11 @@ import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
-import { Countdown, Results, secondsLeft, stamp } from "../components/polls.jsx";
-import {
-  ConfirmButton,
-  ErrorMessage,
-  FieldError,
-  Loading,
-  NeedSignIn,
-} from "../components/ui.jsx";
+import { ConfirmButton } from "../components/ConfirmButton.jsx";
+import { Countdown, secondsLeft, stamp } from "../components/Countdown.jsx";
+import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
+import { NeedSignIn } from "../components/NeedSignIn.jsx";
+import { Results } from "../components/Results.jsx";
 import { formatTime, localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
 import { useNow, useResource, useSave } from "../hooks.js";
 

@@ -1,7 +1,8 @@
 import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 import { api } from "../api.js";
-import { ErrorMessage, FieldError, NeedSignIn } from "../components/ui.jsx";
+import { ErrorMessage, FieldError } from "../components/Feedback.jsx";
+import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
 
 function defaultCloseDate() {

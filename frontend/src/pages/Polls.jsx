@@ -1,7 +1,8 @@
 import { Link } from "react-router-dom";
 import { api } from "../api.js";
-import { Countdown, Results, stamp } from "../components/polls.jsx";
-import { ErrorMessage, Loading } from "../components/ui.jsx";
+import { Countdown, stamp } from "../components/Countdown.jsx";
+import { ErrorMessage, Loading } from "../components/Feedback.jsx";
+import { Results } from "../components/Results.jsx";
 import { formatTime } from "../format.js";
 import { useResource } from "../hooks.js";
 

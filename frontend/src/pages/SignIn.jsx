@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { useAuth } from "../auth.jsx";
-import { ErrorMessage, FieldError } from "../components/ui.jsx";
+import { ErrorMessage, FieldError } from "../components/Feedback.jsx";
 
 export default function SignIn({ mode }) {
   const signup = mode === "signup";

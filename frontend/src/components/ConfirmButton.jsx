@@ -1,45 +1,5 @@
 import { useEffect, useId, useRef, useState } from "react";
-import { Link } from "react-router-dom";
-import { useAuth } from "../auth.jsx";
-
-/** A server or network error in words, announced to screen readers. */
-export function ErrorMessage({ error }) {
-  if (!error) return null;
-  const message = typeof error === "string" ? error : error.message || "Something went wrong.";
-  return (
-    <p className="error" role="alert">
-      {message}
-    </p>
-  );
-}
-
-/** The API's message for one field, shown next to its input. */
-export function FieldError({ id, error }) {
-  if (!error) return null;
-  return (
-    <span className="field-error" id={id} role="alert">
-      {error}
-    </span>
-  );
-}
-
-export function Loading({ what = "Loading" }) {
-  return (
-    <p className="loading" role="status" aria-live="polite">
-      {what}…
-    </p>
-  );
-}
-
-export function NeedSignIn({ what }) {
-  const { signedIn } = useAuth();
-  if (signedIn) return null;
-  return (
-    <p className="notice">
-      <Link to="/signin">Sign in</Link> to {what}.
-    </p>
-  );
-}
+import { ErrorMessage } from "./Feedback.jsx";
 
 /**
  * A button for an action that cannot be undone, confirmed in the page rather than in a dialog:
