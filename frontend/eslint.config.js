@@ -20,4 +20,15 @@ export default [
       "no-unused-vars": ["error", { varsIgnorePattern: "^[A-Z_]", argsIgnorePattern: "^_" }],
     },
   },
+  {
+    // What two pages share lives in components/ (or hooks.js), so no page depends on another.
+    files: ["src/pages/**/*.jsx"],
+    ignores: ["src/pages/**/*.test.jsx"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["./*", "../pages/*"], message: "Move what pages share to components/." }] },
+      ],
+    },
+  },
 ];

@@ -3,13 +3,13 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ConfirmButton } from "../components/ConfirmButton.jsx";
+import { OnlineBadge, OnOff, PausedBadge } from "../components/DeviceBadges.jsx";
 import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
 import { JobStatus } from "../components/JobStatus.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { ObservationChart } from "../components/ObservationChart.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
 import { useNow, useResource, useSave } from "../hooks.js";
-import { OnlineBadge, OnOff } from "./Devices.jsx";
 
 export default function DeviceDetail() {
   const { id } = useParams();
@@ -54,7 +54,7 @@ export default function DeviceDetail() {
       <h1>{d.name}</h1>
       <p className="muted">
         {d.location} · {d.vendor} · {d.vendor_id} · <OnlineBadge online={d.online} />{" "}
-        <OnOff isOn={d.is_on} /> {d.paused && <span className="badge">paused</span>}
+        <OnOff isOn={d.is_on} /> <PausedBadge paused={d.paused} />
       </p>
       <ErrorMessage error={device.error} />
       <dl className="facts">

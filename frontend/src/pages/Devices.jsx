@@ -2,23 +2,11 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
+import { OnlineBadge, OnOff, PausedBadge } from "../components/DeviceBadges.jsx";
 import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatAgo } from "../format.js";
 import { useNow, useResource } from "../hooks.js";
-
-export function OnlineBadge({ online }) {
-  return (
-    <span className={`badge ${online ? "online" : "offline"}`}>
-      {online ? "online" : "offline"}
-    </span>
-  );
-}
-
-export function OnOff({ isOn }) {
-  if (isOn === null || isOn === undefined) return <span className="muted">unknown</span>;
-  return <span className={`badge ${isOn ? "on" : "off"}`}>{isOn ? "on" : "off"}</span>;
-}
 
 export default function Devices() {
   const { signedIn } = useAuth();
@@ -63,7 +51,7 @@ export default function Devices() {
                     </td>
                     <td>
                       <OnlineBadge online={device.online} />
-                      {device.paused && <span className="badge">paused</span>}
+                      <PausedBadge paused={device.paused} />
                     </td>
                     <td>{formatAgo(device.last_seen_at, now)}</td>
                     <td>
