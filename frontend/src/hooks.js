@@ -56,23 +56,43 @@ export function useResource(loader, deps, refreshMs = null) {
 }
 
 /**
+ * One action at a time (a vote, a command, a save): returns {busy, error, run}. `run(action)`
+ * awaits `action()` with `busy` set, so its buttons stay disabled until the answer arrives; a
+ * failure is kept in `error` for the page to show in words.
+ */
+export function useAction() {
+  const [state, setState] = useState({ busy: false, error: null });
+
+  const run = useCallback(async (action) => {
+    setState({ busy: true, error: null });
+    try {
+      await action();
+      setState({ busy: false, error: null });
+    } catch (error) {
+      setState({ busy: false, error });
+    }
+  }, []);
+
+  return { ...state, run };
+}
+
+/**
  * A form that sends one change: returns {busy, error, saved, submit}. `submit` (the form's
  * onSubmit) awaits `send()`, then calls `onSaved()`; the API's error is kept for the form.
  */
 export function useSave(send, onSaved) {
-  const [state, setState] = useState({ busy: false, error: null, saved: false });
+  const [saved, setSaved] = useState(false);
+  const { busy, error, run } = useAction();
 
   async function submit(event) {
     event.preventDefault();
-    setState({ busy: true, error: null, saved: false });
-    try {
+    setSaved(false);
+    await run(async () => {
       await send();
-      setState({ busy: false, error: null, saved: true });
+      setSaved(true);
       onSaved();
-    } catch (error) {
-      setState({ busy: false, error, saved: false });
-    }
+    });
   }
 
-  return { ...state, submit };
+  return { busy, error, saved, submit };
 }

@@ -9,7 +9,7 @@ import { JobStatus } from "../components/JobStatus.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { ObservationChart } from "../components/ObservationChart.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
-import { useNow, useResource, useSave } from "../hooks.js";
+import { useAction, useNow, useResource, useSave } from "../hooks.js";
 
 export default function DeviceDetail() {
   const { id } = useParams();
@@ -23,22 +23,15 @@ export default function DeviceDetail() {
     signedIn ? 3000 : null,
   );
   const [job, setJob] = useState(null);
-  const [actionError, setActionError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error: actionError, run } = useAction();
 
-  async function act(label, action) {
-    setBusy(true);
-    setActionError(null);
-    try {
-      const result = await action();
+  // A command or a poll answers with its job, which the page then follows.
+  const act = (label, send) =>
+    run(async () => {
+      const result = await send();
       if (result && result.state) setJob({ label, job: result });
       device.reload({ quiet: true });
-    } catch (err) {
-      setActionError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
 
   if (!signedIn) return <NeedSignIn what="see this device" />;
   if (device.loading && !device.data) return <Loading what="Loading the device" />;

@@ -8,7 +8,7 @@ import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { Results } from "../components/Results.jsx";
 import { formatTime, localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
-import { useNow, useResource, useSave } from "../hooks.js";
+import { useAction, useNow, useResource, useSave } from "../hooks.js";
 
 export default function PollDetail() {
   const { id } = useParams();
@@ -20,21 +20,14 @@ export default function PollDetail() {
     [id, signedIn],
     (p) => (!p || p.status === "open" || !p.results ? 2000 : null),
   );
-  const [actionError, setActionError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error: actionError, run } = useAction();
 
-  async function act(action) {
-    setBusy(true);
-    setActionError(null);
-    try {
-      await action();
+  // Busy until the refetch shows what the vote or close did.
+  const act = (send) =>
+    run(async () => {
+      await send();
       await reload({ quiet: true });
-    } catch (err) {
-      setActionError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
 
   if (loading && !poll) return <Loading what="Loading the poll" />;
   if (!poll) return <ErrorMessage error={error} />;
