@@ -1,15 +1,16 @@
-import { Fragment, useEffect, useState } from "react";
+import { Fragment, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ConfirmButton } from "../components/ConfirmButton.jsx";
 import { OnlineBadge, OnOff, PausedBadge } from "../components/DeviceBadges.jsx";
-import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
+import { ErrorMessage, Loading } from "../components/Feedback.jsx";
+import { InlineEditForm } from "../components/InlineEditForm.jsx";
 import { JobStatus } from "../components/JobStatus.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { ObservationChart } from "../components/ObservationChart.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
-import { useAction, useNow, useResource, useSave } from "../hooks.js";
+import { useAction, useNow, useResource } from "../hooks.js";
 
 export default function DeviceDetail() {
   const { id } = useParams();
@@ -83,7 +84,18 @@ export default function DeviceDetail() {
 
       <div className="panel">
         <h2>Controls</h2>
-        <IntervalForm device={d} onSaved={() => device.reload({ quiet: true })} />
+        <InlineEditForm
+          id="interval"
+          label="Poll every (seconds)"
+          type="number"
+          min="1"
+          current={String(d.interval)}
+          field="interval"
+          send={(value) => api.updateDevice(d.id, { interval: Number(value) })}
+          submitLabel="Save interval"
+          savedLabel="Saved."
+          onSaved={() => device.reload({ quiet: true })}
+        />
         <div className="button-row">
           <button
             type="button"
@@ -134,35 +146,5 @@ export default function DeviceDetail() {
         />
       </div>
     </section>
-  );
-}
-
-function IntervalForm({ device, onSaved }) {
-  const [value, setValue] = useState(String(device.interval));
-  useEffect(() => setValue(String(device.interval)), [device.interval]);
-  const { busy, error, saved, submit } = useSave(
-    () => api.updateDevice(device.id, { interval: Number(value) }),
-    onSaved,
-  );
-
-  return (
-    <form onSubmit={submit} noValidate className="inline-form">
-      <label htmlFor="interval">Poll every (seconds)</label>
-      <input
-        id="interval"
-        type="number"
-        min="1"
-        value={value}
-        onChange={(e) => setValue(e.target.value)}
-        aria-describedby="interval-error"
-        aria-invalid={Boolean(error?.fieldErrors?.interval)}
-      />
-      <button type="submit" disabled={busy}>
-        {busy ? "Saving…" : "Save interval"}
-      </button>
-      {saved && <span className="notice"> Saved.</span>}
-      <FieldError id="interval-error" error={error?.fieldErrors?.interval} />
-      {!error?.fieldErrors?.interval && <ErrorMessage error={error} />}
-    </form>
   );
 }

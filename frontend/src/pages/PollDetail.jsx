@@ -1,14 +1,14 @@
-import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ConfirmButton } from "../components/ConfirmButton.jsx";
 import { Countdown, secondsLeft, stamp } from "../components/Countdown.jsx";
-import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
+import { ErrorMessage, Loading } from "../components/Feedback.jsx";
+import { InlineEditForm } from "../components/InlineEditForm.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { Results } from "../components/Results.jsx";
 import { formatTime, localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
-import { useAction, useNow, useResource, useSave } from "../hooks.js";
+import { useAction, useNow, useResource } from "../hooks.js";
 
 export default function PollDetail() {
   const { id } = useParams();
@@ -84,8 +84,16 @@ export default function PollDetail() {
           {signedIn && username === poll.owner && (
             <div className="panel">
               <h2>Your poll</h2>
-              <CloseDateForm
-                poll={poll}
+              <InlineEditForm
+                id="new-close-date"
+                label={`New close time (your time, ${localTimeZone()})`}
+                type="datetime-local"
+                step="1"
+                current={toLocalInputValue(new Date(poll.close_date))}
+                field="close_date"
+                send={(value) => api.updatePoll(poll.id, { close_date: localInputToIso(value) })}
+                submitLabel="Change close time"
+                savedLabel="Close time changed."
                 disabled={busy || ended}
                 onSaved={() => reload({ quiet: true })}
               />
@@ -120,38 +128,5 @@ export default function PollDetail() {
       )}
       <ErrorMessage error={actionError} />
     </section>
-  );
-}
-
-function CloseDateForm({ poll, disabled, onSaved }) {
-  const current = toLocalInputValue(new Date(poll.close_date));
-  const [value, setValue] = useState(current);
-  // The page refetches the poll every 2 s: only a new close date replaces what is typed.
-  useEffect(() => setValue(current), [current]);
-  const { busy, error, saved, submit } = useSave(
-    () => api.updatePoll(poll.id, { close_date: localInputToIso(value) }),
-    onSaved,
-  );
-
-  const fieldError = error?.fieldErrors?.close_date;
-  return (
-    <form onSubmit={submit} noValidate className="inline-form">
-      <label htmlFor="new-close-date">New close time (your time, {localTimeZone()})</label>
-      <input
-        id="new-close-date"
-        type="datetime-local"
-        step="1"
-        value={value}
-        onChange={(e) => setValue(e.target.value)}
-        aria-describedby="new-close-date-error"
-        aria-invalid={Boolean(fieldError)}
-      />
-      <button type="submit" disabled={busy || disabled}>
-        {busy ? "Saving…" : "Change close time"}
-      </button>
-      {saved && <span className="notice"> Close time changed.</span>}
-      <FieldError id="new-close-date-error" error={fieldError} />
-      {!fieldError && <ErrorMessage error={error} />}
-    </form>
   );
 }
