@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { OnlineBadge, OnOff, PausedBadge } from "../components/DeviceBadges.jsx";
 import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
+import { InputField } from "../components/InputField.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatAgo } from "../format.js";
 import { useNow, useResource } from "../hooks.js";
@@ -99,18 +100,14 @@ function RegisterDevice() {
 
   const fields = error?.fieldErrors || {};
   const input = (key, label, props = {}) => (
-    <div className="field">
-      <label htmlFor={`device-${key}`}>{label}</label>
-      <input
-        id={`device-${key}`}
-        value={form[key]}
-        onChange={set(key)}
-        aria-describedby={`device-${key}-error`}
-        aria-invalid={Boolean(fields[key])}
-        {...props}
-      />
-      <FieldError id={`device-${key}-error`} error={fields[key]} />
-    </div>
+    <InputField
+      id={`device-${key}`}
+      label={label}
+      value={form[key]}
+      onChange={set(key)}
+      error={fields[key]}
+      {...props}
+    />
   );
 
   return (

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 import { api } from "../api.js";
 import { ErrorMessage, FieldError } from "../components/Feedback.jsx";
+import { InputField } from "../components/InputField.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
 
@@ -44,17 +45,14 @@ export default function PollNew() {
       <h1>New poll</h1>
       <NeedSignIn what="create a poll" />
       <form onSubmit={submit} noValidate>
-        <div className="field">
-          <label htmlFor="poll-title">Title</label>
-          <input
-            id="poll-title"
-            value={title}
-            onChange={(e) => setTitle(e.target.value)}
-            aria-describedby="title-error"
-            aria-invalid={Boolean(fields.title)}
-          />
-          <FieldError id="title-error" error={fields.title} />
-        </div>
+        <InputField
+          id="poll-title"
+          label="Title"
+          value={title}
+          onChange={(e) => setTitle(e.target.value)}
+          error={fields.title}
+          errorId="title-error"
+        />
         <fieldset className="field">
           <legend>Options</legend>
           {options.map((option, index) => (
@@ -87,19 +85,15 @@ export default function PollNew() {
           </button>
           <FieldError id="options-error" error={fields.options} />
         </fieldset>
-        <div className="field">
-          <label htmlFor="close-date">Closes at (your time, {localTimeZone()})</label>
-          <input
-            id="close-date"
-            type="datetime-local"
-            step="1"
-            value={closeLocal}
-            onChange={(e) => setCloseLocal(e.target.value)}
-            aria-describedby="close-date-error"
-            aria-invalid={Boolean(fields.close_date)}
-          />
-          <FieldError id="close-date-error" error={fields.close_date} />
-        </div>
+        <InputField
+          id="close-date"
+          label={`Closes at (your time, ${localTimeZone()})`}
+          type="datetime-local"
+          step="1"
+          value={closeLocal}
+          onChange={(e) => setCloseLocal(e.target.value)}
+          error={fields.close_date}
+        />
         <ErrorMessage error={error} />
         <button type="submit" disabled={busy}>
           {busy ? "Creating…" : "Create poll"}
