@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
+import { useAuth } from "./auth.jsx";
 
 /** Call `callback` every `ms` milliseconds while `ms` is a number (null pauses). */
 export function useInterval(callback, ms) {
@@ -53,6 +54,19 @@ export function useResource(loader, deps, refreshMs = null) {
   const ms = typeof refreshMs === "function" ? refreshMs(state.data) : refreshMs;
   useInterval(() => reload({ quiet: true }), ms);
   return { ...state, reload };
+}
+
+/**
+ * useResource for what only its owner may read (devices, locations, jobs): signed out, nothing
+ * is fetched or refetched and `data` is null; signing in or out loads again.
+ */
+export function useSignedInResource(loader, deps, refreshMs = null) {
+  const { signedIn } = useAuth();
+  return useResource(
+    () => (signedIn ? loader() : Promise.resolve(null)),
+    [signedIn, ...deps],
+    signedIn ? refreshMs : null,
+  );
 }
 
 /**

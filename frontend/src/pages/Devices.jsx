@@ -7,16 +7,12 @@ import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
 import { InputField } from "../components/InputField.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatAgo } from "../format.js";
-import { useNow, useResource } from "../hooks.js";
+import { useNow, useSignedInResource } from "../hooks.js";
 
 export default function Devices() {
   const { signedIn } = useAuth();
   const now = useNow(1000);
-  const { data, error, loading } = useResource(
-    () => (signedIn ? api.devices() : Promise.resolve(null)),
-    [signedIn],
-    signedIn ? 5000 : null,
-  );
+  const { data, error, loading } = useSignedInResource(() => api.devices(), [], 5000);
 
   return (
     <section>

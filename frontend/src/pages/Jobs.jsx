@@ -4,7 +4,7 @@ import { useAuth } from "../auth.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatTime } from "../format.js";
-import { useResource } from "../hooks.js";
+import { useSignedInResource } from "../hooks.js";
 
 const STATES = ["scheduled", "queued", "running", "succeeded", "failed", "cancelled"];
 const KINDS = ["poll.close", "poll.results", "device.poll", "device.command"];
@@ -15,12 +15,10 @@ export default function Jobs() {
   const [state, setState] = useState("");
   const [kind, setKind] = useState("");
   const [page, setPage] = useState(1);
-  // Jobs are private to their owner: signed out, there is nothing to fetch.
-  const { data, error, loading, reload } = useResource(
-    () =>
-      signedIn ? api.jobs({ state, kind, page, per_page: PER_PAGE }) : Promise.resolve(null),
-    [signedIn, state, kind, page],
-    signedIn ? 3000 : null,
+  const { data, error, loading, reload } = useSignedInResource(
+    () => api.jobs({ state, kind, page, per_page: PER_PAGE }),
+    [state, kind, page],
+    3000,
   );
   const [rowErrors, setRowErrors] = useState({});
   const [cancelling, setCancelling] = useState({});

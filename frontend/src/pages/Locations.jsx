@@ -4,14 +4,11 @@ import { useAuth } from "../auth.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatNumber, formatTime } from "../format.js";
-import { useResource } from "../hooks.js";
+import { useSignedInResource } from "../hooks.js";
 
 export default function Locations() {
   const { signedIn } = useAuth();
-  const { data, error, loading } = useResource(
-    () => (signedIn ? api.locations() : Promise.resolve(null)),
-    [signedIn],
-  );
+  const { data, error, loading } = useSignedInResource(() => api.locations(), []);
   return (
     <section>
       <h1>Locations</h1>
