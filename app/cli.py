@@ -11,10 +11,12 @@ from app.auth import service as auth
 from app.auth.models import User
 from app.database import utcnow
 from app.devices import service as devices
+from app.errors import DomainError
 from app.extensions import db
 from app.polls import service as polls
+from app.scheduling import queries
 from app.scheduling import service as scheduling
-from app.scheduling.models import FINISHED, Job, JobState
+from app.scheduling.models import Job, JobState
 from app.scheduling.schemas import JobSchema
 
 DEMO_USER = "demo"
@@ -78,7 +80,7 @@ def _line(job: Job) -> str:
 @click.option("--limit", default=50, show_default=True)
 def list_jobs(state: str | None, kind: str | None, limit: int) -> None:
     """List jobs, latest due first."""
-    query = scheduling.jobs_query(owner_id=None, state=state, kind=kind).limit(limit)
+    query = queries.jobs_query(owner_id=None, state=state, kind=kind).limit(limit)
     for job in db.session.execute(query).scalars():
         click.echo(_line(job))
 
@@ -97,9 +99,10 @@ def show_job(job_id: int) -> None:
 def cancel_job(job_id: int) -> None:
     """Cancel a job that has not finished."""
     job = _get(job_id)
-    if job.state in FINISHED:
-        raise click.ClickException(f"job {job_id} has already {job.state}")
-    scheduling.cancel(job)
+    try:
+        scheduling.cancel(job)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
     db.session.commit()
     click.echo(_line(job))
 
@@ -109,7 +112,7 @@ def cancel_job(job_id: int) -> None:
 def requeue_failed(kind: str | None) -> None:
     """Run failed jobs again, now, with a fresh set of attempts."""
     failed = db.session.execute(
-        scheduling.jobs_query(owner_id=None, state=JobState.FAILED, kind=kind)
+        queries.jobs_query(owner_id=None, state=JobState.FAILED, kind=kind)
     ).scalars()
     count = 0
     for job in failed:

@@ -5,8 +5,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Insert, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter, Map
+
+from app.errors import Conflict, NotFound, NotYours
 
 T = TypeVar("T")
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # with ON CONFLICT
@@ -17,6 +20,8 @@ def insert_with_conflicts(table: Table, dialect: str) -> Insert:
     return _INSERTS[dialect](table)
 
 
+# Errors that mean "the database is not reachable right now": retried, never a job failure.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL's is 32-bit)
 
 
@@ -108,11 +113,22 @@ def locked(model: type[T], row_id: int) -> T | None:
     return db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-def add_unique(row: T, *, conflict: str) -> T:
-    """Add a row and flush it; if it breaks a unique constraint, roll back and answer 409."""
-    from flask_smorest import abort
-    from sqlalchemy.exc import IntegrityError
+def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> T:
+    """The row with this id if it is the user's (optionally locked, as `locked`); NotFound if
+    there is none, NotYours if it is another user's."""
+    from app.extensions import db  # app.extensions imports this module
 
+    row = locked(model, row_id) if lock else db.session.get(model, row_id)
+    name = model.__name__
+    if row is None:
+        raise NotFound(f"{name} {row_id} does not exist.")
+    if row.owner_id != owner_id:  # type: ignore[attr-defined]
+        raise NotYours(f"{name} {row_id} belongs to another user.")
+    return row
+
+
+def add_unique(row: T, *, conflict: str) -> T:
+    """Add a row and flush it; if it breaks a unique constraint, roll back and raise Conflict."""
     from app.extensions import db  # app.extensions imports this module
 
     db.session.add(row)
@@ -120,5 +136,5 @@ def add_unique(row: T, *, conflict: str) -> T:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        abort(409, message=conflict)
+        raise Conflict(conflict) from None
     return row

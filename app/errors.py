@@ -1,10 +1,15 @@
-"""One JSON error shape for every error: code, status, message and, for bad fields, errors."""
+"""One JSON error shape for every error: code, status, message and, for bad fields, errors.
+
+Services raise the domain errors below; they become HTTP errors here, once, so routes, tasks
+and CLI commands share the services without repeating their checks.
+"""
 
 import logging
 from typing import Any
 
 from flask import Flask, current_app, request
 from flask_smorest import Api, abort
+from werkzeug import exceptions as http
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
@@ -15,6 +20,52 @@ from werkzeug.exceptions import (
 log = logging.getLogger(__name__)
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class DomainError(Exception):
+    """A request a service refuses; its message is said to the user as it is."""
+
+    http_error: type[HTTPException] = InternalServerError
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    http_error = http.NotFound
+
+
+class NotYours(DomainError):
+    """The row exists but belongs to another user."""
+
+    http_error = http.Forbidden
+
+
+class Conflict(DomainError):
+    """The row is not in a state that allows it (a closed poll, a finished job, a duplicate)."""
+
+    http_error = http.Conflict
+
+
+class Invalid(DomainError):
+    """A field is well-formed but wrong for this row (an option of another poll)."""
+
+    http_error = http.UnprocessableEntity
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"Some fields are invalid: {field}")
+        self.errors = {field: [reason]}
+
+
+class NotSignedIn(DomainError):
+    """No valid bearer token: sign in (again)."""
+
+    http_error = http.Unauthorized
+
+    def __init__(self, message: str, *, challenge: bool = False) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": "Bearer"} if challenge else {}
 
 
 def flatten_field_errors(messages: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +103,17 @@ class JsonErrorApi(Api):
     def handle_http_exception(self, error: HTTPException) -> tuple[dict[str, Any], int, dict]:
         payload, headers = error_payload(error)
         return payload, error.code or 500, headers
+
+
+def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int, dict[str, str]]:
+    exception = error.http_error()
+    exception.data = {  # type: ignore[attr-defined]
+        "message": error.message,
+        "errors": getattr(error, "errors", None),
+        "headers": getattr(error, "headers", None),
+    }
+    payload, headers = error_payload(exception)
+    return payload, exception.code or 500, headers
 
 
 def handle_unexpected(error: Exception) -> tuple[dict[str, Any], int] | HTTPException:
@@ -103,5 +165,6 @@ def check_api_request() -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(Exception, handle_unexpected)
     app.before_request(check_api_request)

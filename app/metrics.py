@@ -114,7 +114,7 @@ class DatabaseCollector:
     def domain(self) -> Iterator[Metric]:
         now = utcnow()
         open_polls = db.session.execute(
-            select(func.count(Poll.id)).where(Poll.closed_at.is_(None), Poll.close_date > now)
+            select(func.count(Poll.id)).where(Poll.is_open(now))
         ).scalar_one()
         all_polls = db.session.execute(select(func.count(Poll.id))).scalar_one()
         polls = GaugeMetricFamily("punctual_polls", "Polls by status.", labels=["status"])
@@ -123,12 +123,7 @@ class DatabaseCollector:
         yield polls
         votes = db.session.execute(select(func.coalesce(func.sum(Option.votes), 0))).scalar_one()
         yield GaugeMetricFamily("punctual_votes", "Votes cast in all polls.", value=votes)
-        offline_after = current_app.config["DEVICE_OFFLINE_AFTER"]
-        online = db.session.execute(
-            select(func.count(Device.id)).where(
-                Device.last_seen_at.is_not(None), Device.consecutive_failures < offline_after
-            )
-        ).scalar_one()
+        online = db.session.execute(select(func.count(Device.id)).where(Device.online)).scalar_one()
         total = db.session.execute(select(func.count(Device.id))).scalar_one()
         devices = GaugeMetricFamily("punctual_devices", "Devices by state.", labels=["state"])
         devices.add_metric(["online"], online)

@@ -1,11 +1,48 @@
-from flask import current_app, g
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import current_app, g, request
 from flask_smorest import Blueprint
 
 from app.auth import service
+from app.auth.models import User
 from app.auth.schemas import CredentialsSchema, TokenSchema, UserSchema
+from app.errors import NotSignedIn
 from app.extensions import limiter
 
 blp = Blueprint("auth", __name__, description="Accounts and bearer tokens")
+
+# What a route taking a bearer token says in the OpenAPI spec: @blp.doc(security=BEARER).
+BEARER = [{"bearerAuth": []}]
+
+
+def _bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def optional_user() -> User | None:
+    """The user of the request's token if it sent one (a bad token is still a 401)."""
+    token = _bearer_token()
+    return service.user_from_token(token) if token else None
+
+
+def login_required(view: Callable) -> Callable:
+    """Require `Authorization: Bearer <token>` and put the user in `g.user`."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _bearer_token()
+        if token is None:
+            raise NotSignedIn(
+                "Sign in: send 'Authorization: Bearer <token>' (POST /api/auth/token).",
+                challenge=True,
+            )
+        g.user = service.user_from_token(token)
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 def auth_rate_limit() -> str:
@@ -31,8 +68,8 @@ def create_token(credentials: dict):
 
 
 @blp.get("/me")
-@blp.doc(security=[{"bearerAuth": []}])
-@service.login_required
+@blp.doc(security=BEARER)
+@login_required
 @blp.response(200, UserSchema)
 def me():
     """Show the signed-in user."""

@@ -1,15 +1,14 @@
-from collections.abc import Callable
 from datetime import timedelta
-from functools import cache, wraps
+from functools import cache
 from typing import Any
 
-from flask import current_app, g, request
-from flask_smorest import abort
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.auth.models import User
 from app.database import add_unique, utcnow
+from app.errors import NotSignedIn
 from app.extensions import db
 
 
@@ -41,7 +40,7 @@ def issue_token(*, username: str, password: str) -> dict[str, Any]:
     ).scalar_one_or_none()
     stored = user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
     if not check_password_hash(stored, password) or not user:
-        abort(401, message="Wrong username or password.")
+        raise NotSignedIn("Wrong username or password.")
     ttl = current_app.config["TOKEN_TTL"]
     return {
         "token": _serializer().dumps({"uid": user.id}),
@@ -54,43 +53,10 @@ def user_from_token(token: str) -> User:
     try:
         data = _serializer().loads(token, max_age=current_app.config["TOKEN_TTL"])
     except SignatureExpired:
-        abort(401, message="The token has expired: ask for a new one.")
+        raise NotSignedIn("The token has expired: ask for a new one.") from None
     except BadSignature:
-        abort(401, message="The token is not valid.")
+        raise NotSignedIn("The token is not valid.") from None
     user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
     if user is None:
-        abort(401, message="The token's user no longer exists.")
+        raise NotSignedIn("The token's user no longer exists.")
     return user
-
-
-def _bearer_token() -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def optional_user() -> User | None:
-    """The user of the request's token if it sent one (a bad token is still a 401)."""
-    token = _bearer_token()
-    return user_from_token(token) if token else None
-
-
-# What a route taking a bearer token says in the OpenAPI spec: @blp.doc(security=BEARER).
-BEARER = [{"bearerAuth": []}]
-
-
-def login_required(view: Callable) -> Callable:
-    """Require `Authorization: Bearer <token>` and put the user in `g.user`."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        token = _bearer_token()
-        if token is None:
-            abort(
-                401,
-                message="Sign in: send 'Authorization: Bearer <token>' (POST /api/auth/token).",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        g.user = user_from_token(token)
-        return view(*args, **kwargs)
-
-    return wrapper

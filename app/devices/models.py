@@ -1,8 +1,20 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from flask import current_app
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.database import UTCDateTime, utcnow
 from app.extensions import db
@@ -33,6 +45,18 @@ class Device(db.Model):
     is_on: Mapped[bool | None]
     # The last command the vendor accepted; the simulated vendor follows it.
     commanded_on: Mapped[bool | None]
+
+    @hybrid_property
+    def online(self) -> bool:
+        """Seen at least once, and not DEVICE_OFFLINE_AFTER failed polls in a row since."""
+        limit = current_app.config["DEVICE_OFFLINE_AFTER"]
+        return self.last_seen_at is not None and self.consecutive_failures < limit
+
+    @online.inplace.expression
+    @classmethod
+    def _online(cls) -> ColumnElement[bool]:
+        limit = current_app.config["DEVICE_OFFLINE_AFTER"]
+        return and_(cls.last_seen_at.is_not(None), cls.consecutive_failures < limit)
 
 
 class AttributeReading(db.Model):

@@ -1,9 +1,9 @@
 from flask import g, url_for
 from flask_smorest import Blueprint
 
-from app.auth.service import BEARER, login_required
+from app.auth.routes import BEARER, login_required
 from app.database import utcnow
-from app.devices import service
+from app.devices import commands, locations, polling, readings, service
 from app.devices.models import AttributeReading, PollFailure, StatusReading
 from app.devices.schemas import (
     AttributeQueryArgsSchema,
@@ -89,7 +89,7 @@ def delete_device(device_id: int):
 def list_observations(args: dict, device_id: int):
     """List a device's attribute readings, newest first."""
     device = service.get_device(device_id=device_id, user_id=g.user.id)
-    return service.readings(AttributeReading.valid_at, device=device, **args)
+    return readings.readings(AttributeReading.valid_at, device=device, **args)
 
 
 @blp.get("/<int:device_id>/statuses")
@@ -100,7 +100,7 @@ def list_observations(args: dict, device_id: int):
 def list_statuses(args: dict, device_id: int):
     """List a device's on/off readings, newest first."""
     device = service.get_device(device_id=device_id, user_id=g.user.id)
-    return service.readings(StatusReading.valid_at, device=device, **args)
+    return readings.readings(StatusReading.valid_at, device=device, **args)
 
 
 @blp.get("/<int:device_id>/failures")
@@ -111,7 +111,7 @@ def list_statuses(args: dict, device_id: int):
 def list_failures(args: dict, device_id: int):
     """List a device's failed polls, newest first: they explain gaps in its readings."""
     device = service.get_device(device_id=device_id, user_id=g.user.id)
-    return service.readings(PollFailure.failed_at, device=device, **args)
+    return readings.readings(PollFailure.failed_at, device=device, **args)
 
 
 @blp.post("/<int:device_id>/poll")
@@ -120,7 +120,7 @@ def list_failures(args: dict, device_id: int):
 @blp.response(202, JobSchema)
 def poll_device(device_id: int):
     """Poll a device now."""
-    return service.poll_at(device_id=device_id, user_id=g.user.id, at=utcnow())
+    return polling.poll_at(device_id=device_id, user_id=g.user.id, at=utcnow())
 
 
 @blp.post("/<int:device_id>/schedule")
@@ -130,7 +130,7 @@ def poll_device(device_id: int):
 @blp.response(202, JobSchema)
 def schedule_poll(fields: dict, device_id: int):
     """Poll a device at a given time."""
-    return service.poll_at(device_id=device_id, user_id=g.user.id, at=fields["at"])
+    return polling.poll_at(device_id=device_id, user_id=g.user.id, at=fields["at"])
 
 
 @blp.post("/<int:device_id>/commands")
@@ -140,7 +140,7 @@ def schedule_poll(fields: dict, device_id: int):
 @blp.response(202, JobSchema)
 def send_command(fields: dict, device_id: int):
     """Switch a device on or off; the returned job shows the vendor's answer."""
-    return service.send_command(device_id=device_id, user_id=g.user.id, **fields)
+    return commands.send_command(device_id=device_id, user_id=g.user.id, **fields)
 
 
 @locations_blp.get("")
@@ -149,7 +149,7 @@ def send_command(fields: dict, device_id: int):
 @locations_blp.response(200, LocationSchema(many=True))
 def list_locations():
     """List your locations with their device counts."""
-    return service.locations(owner_id=g.user.id)
+    return locations.locations(owner_id=g.user.id)
 
 
 @locations_blp.post("/<string:location>/refresh")
@@ -158,7 +158,7 @@ def list_locations():
 @locations_blp.response(202, LocationRefreshSchema)
 def refresh_location(location: str):
     """Poll every device of a location in parallel, then store a summary."""
-    refresh = service.start_refresh(owner_id=g.user.id, location=location)
+    refresh = locations.start_refresh(owner_id=g.user.id, location=location)
     launch_refresh(refresh)
     return refresh
 
@@ -169,4 +169,4 @@ def refresh_location(location: str):
 @locations_blp.response(200, LocationRefreshSchema)
 def get_location_summary(location: str):
     """Show the latest refresh of a location: its progress, then its summary."""
-    return service.latest_refresh(owner_id=g.user.id, location=location)
+    return locations.latest_refresh(owner_id=g.user.id, location=location)

@@ -5,7 +5,8 @@ import marshmallow as ma
 from flask import current_app
 
 from app.database import MAX_ID
-from app.devices import service
+from app.devices.polling import next_poll_at
+from app.devices.readings import latest_attributes
 from app.devices.vendors import vendor_names
 from app.schemas import PageArgsSchema, TrimmedString, UTCDateTime, not_in_the_past, page_of
 
@@ -80,7 +81,7 @@ class DeviceSchema(ma.Schema):
     interval = ma.fields.Integer()
     paused = ma.fields.Boolean()
     created_at = UTCDateTime()
-    online = ma.fields.Function(service.is_online)
+    online = ma.fields.Function(lambda device: device.online)
     is_on = ma.fields.Boolean(allow_none=True)
     last_seen_at = UTCDateTime(allow_none=True)
     last_polled_at = UTCDateTime(allow_none=True)
@@ -90,10 +91,10 @@ class DeviceSchema(ma.Schema):
 
 class DeviceDetailSchema(DeviceSchema):
     next_poll_at = ma.fields.Function(
-        lambda device: UTCDateTime()._serialize(service.next_poll_at(device), None, None)
+        lambda device: UTCDateTime()._serialize(next_poll_at(device), None, None)
     )
     attributes = ma.fields.Function(
-        lambda device: AttributeReadingSchema(many=True).dump(service.latest_attributes(device))
+        lambda device: AttributeReadingSchema(many=True).dump(latest_attributes(device))
     )
 
 

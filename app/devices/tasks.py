@@ -3,18 +3,18 @@
 from celery import chord, group, shared_task
 from flask import current_app
 
-from app.devices import service
+from app.devices import locations
 from app.devices.models import LocationRefresh
 
 
 @shared_task(name="devices.poll_for_refresh", ignore_result=False)
 def poll_for_refresh(device_id: int, refresh_id: int) -> None:
-    service.poll_for_refresh(device_id=device_id, refresh_id=refresh_id)
+    locations.poll_for_refresh(device_id=device_id, refresh_id=refresh_id)
 
 
 @shared_task(name="devices.summarise_location", ignore_result=False)
 def summarise_location(results: object, refresh_id: int) -> None:
-    service.summarise(refresh_id=refresh_id)
+    locations.summarise(refresh_id=refresh_id)
 
 
 def launch_refresh(refresh: LocationRefresh) -> None:

@@ -1,8 +1,7 @@
 import socket
 
-from flask_smorest import abort
-
 from app.database import utcnow
+from app.errors import NotFound
 from app.extensions import db
 from app.pings.models import Ping
 
@@ -20,7 +19,7 @@ def create_ping() -> Ping:
 def get_ping(*, ping_id: int) -> Ping:
     ping = db.session.get(Ping, ping_id)
     if ping is None:
-        abort(404, message=f"Ping {ping_id} does not exist.")
+        raise NotFound(f"Ping {ping_id} does not exist.")
     return ping
 
 

@@ -1,8 +1,8 @@
 """What the job engine runs for polls."""
 
 from app.polls import service
+from app.scheduling.models import Claim
 from app.scheduling.registry import handler
-from app.scheduling.service import Claim
 
 
 # Cancelled, the poll would never close nor get its results.

@@ -1,8 +1,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint, and_
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.auth.models import User
 from app.database import UTCDateTime, utcnow
@@ -30,9 +32,15 @@ class Poll(db.Model):
         lazy="selectin",
     )
 
+    @hybrid_method
     def is_open(self, now: datetime) -> bool:
         """Open for votes: not closed, and its close date not reached even if the job is late."""
         return self.closed_at is None and now < self.close_date
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open(cls, now: datetime) -> ColumnElement[bool]:
+        return and_(cls.closed_at.is_(None), cls.close_date > now)
 
 
 class Option(db.Model):

@@ -1,7 +1,7 @@
 from flask import g, url_for
 from flask_smorest import Blueprint
 
-from app.auth.service import BEARER, login_required, optional_user
+from app.auth.routes import BEARER, login_required, optional_user
 from app.polls import service
 from app.polls.schemas import (
     PollCreateSchema,

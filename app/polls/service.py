@@ -2,10 +2,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from flask_smorest import abort
 from sqlalchemy import Select, bindparam, select, update
 
-from app.database import add_unique, locked, utcnow
+from app.database import add_unique, owned, utcnow
+from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.polls.models import Option, Poll, Vote
 from app.scheduling import service as scheduling
@@ -33,16 +33,16 @@ def polls_query(*, status: str) -> Select:
     now = utcnow()
     query = select(Poll).order_by(Poll.created_at.desc(), Poll.id.desc())
     if status == "open":
-        query = query.where(Poll.closed_at.is_(None), Poll.close_date > now)
+        query = query.where(Poll.is_open(now))
     elif status == "closed":
-        query = query.where((Poll.closed_at.is_not(None)) | (Poll.close_date <= now))
+        query = query.where(~Poll.is_open(now))
     return query
 
 
 def get_poll(*, poll_id: int) -> Poll:
     poll = db.session.get(Poll, poll_id)
     if poll is None:
-        abort(404, message=f"Poll {poll_id} does not exist.")
+        raise NotFound(f"Poll {poll_id} does not exist.")
     return poll
 
 
@@ -62,13 +62,9 @@ def with_my_votes(polls: Sequence[Poll], *, user_id: int | None) -> Sequence[Pol
 
 
 def _lock_own_open_poll(*, poll_id: int, user_id: int) -> Poll:
-    poll = locked(Poll, poll_id)
-    if poll is None:
-        abort(404, message=f"Poll {poll_id} does not exist.")
-    if poll.owner_id != user_id:
-        abort(403, message=f"Poll {poll_id} belongs to another user.")
+    poll = owned(Poll, poll_id, owner_id=user_id, lock=True)
     if not poll.is_open(utcnow()):
-        abort(409, message=f"Poll {poll_id} is closed.")
+        raise Conflict(f"Poll {poll_id} is closed.")
     return poll
 
 
@@ -115,16 +111,12 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
         select(Poll).where(Poll.id == poll_id).with_for_update(read=True)
     ).scalar_one_or_none()
     if poll is None:
-        abort(404, message=f"Poll {poll_id} does not exist.")
+        raise NotFound(f"Poll {poll_id} does not exist.")
     if not poll.is_open(utcnow()):
-        abort(409, message=f"Poll {poll_id} is closed: voting ended at its close date.")
+        raise Conflict(f"Poll {poll_id} is closed: voting ended at its close date.")
     option = db.session.get(Option, option_id)
     if option is None or option.poll_id != poll_id:
-        abort(
-            422,
-            message="Some fields are invalid: option_id",
-            errors={"option_id": [f"Poll {poll_id} has no option {option_id}."]},
-        )
+        raise Invalid("option_id", f"Poll {poll_id} has no option {option_id}.")
     vote = add_unique(
         Vote(poll_id=poll_id, option_id=option_id, user_id=user_id),
         conflict=f"You have already voted in poll {poll_id}.",

@@ -1,6 +1,8 @@
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -78,3 +80,42 @@ class Job(db.Model):
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.kind}:{self.subject_id} {self.state} due {self.due_at}>"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker has started: what its handler is told about it."""
+
+    id: int
+    kind: str
+    subject_id: int
+    token: str
+    due_at: datetime
+    started_at: datetime
+
+    @property
+    def lateness(self) -> float:
+        return (self.started_at - self.due_at).total_seconds()
+
+
+class _Described(Protocol):
+    id: int
+    kind: str
+    subject_id: int
+    token: str
+
+    @property
+    def lateness(self) -> float | None: ...
+
+
+def job_fields(job: _Described, *, state: str | None = None) -> dict[str, object]:
+    """What every log line about a job carries (as JSON fields with LOG_FORMAT=json): a Job's
+    own state, or for a Claim the state it is in."""
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "subject_id": job.subject_id,
+        "token": job.token,
+        "state": state or getattr(job, "state", None),
+        "lateness": job.lateness,
+    }

@@ -1,8 +1,8 @@
 from flask import g
 from flask_smorest import Blueprint
 
-from app.auth.service import BEARER, login_required
-from app.scheduling import service
+from app.auth.routes import BEARER, login_required
+from app.scheduling import queries, service
 from app.scheduling.schemas import JobPageSchema, JobQueryArgsSchema, JobSchema
 from app.schemas import paginate
 
@@ -17,7 +17,7 @@ blp = Blueprint("jobs", __name__, description="Your scheduled work: what is due,
 def list_jobs(args: dict):
     """List your jobs, latest due first, filtered by state, kind or subject."""
     page, per_page = args.pop("page"), args.pop("per_page")
-    query = service.jobs_query(owner_id=g.user.id, **args)
+    query = queries.jobs_query(owner_id=g.user.id, **args)
     return paginate(query, page=page, per_page=per_page)
 
 
@@ -27,7 +27,7 @@ def list_jobs(args: dict):
 @blp.response(200, JobSchema)
 def get_job(job_id: int):
     """Show one of your jobs, with its lateness once started."""
-    return service.get_job(job_id=job_id, user_id=g.user.id)
+    return queries.get_job(job_id=job_id, user_id=g.user.id)
 
 
 @blp.delete("/<int:job_id>")

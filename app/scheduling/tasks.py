@@ -2,12 +2,14 @@ from datetime import datetime
 
 from celery import Task, shared_task
 
-from app.scheduling import service
+from app.database import DATABASE_DOWN
+from app.scheduling import promoter, runner
+from app.scheduling.outbox import RUN_TASK, Placement
 
 
 @shared_task(
-    name=service.RUN_TASK,
-    autoretry_for=service.DATABASE_DOWN,
+    name=RUN_TASK,
+    autoretry_for=DATABASE_DOWN,
     retry_backoff=1,
     retry_backoff_max=30,
     max_retries=20,
@@ -29,11 +31,11 @@ def run_job(
     """
     sent = None
     if kind is not None and subject_id is not None and due_at is not None:
-        sent = service.Placement(token, kind, subject_id, datetime.fromisoformat(due_at))
+        sent = Placement(token, kind, subject_id, datetime.fromisoformat(due_at))
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    service.run(job_id=job_id, token=token, redelivered=redelivered, sent=sent)
+    runner.run(job_id=job_id, token=token, redelivered=redelivered, sent=sent)
 
 
-@shared_task(name="scheduling.promote", autoretry_for=service.DATABASE_DOWN, max_retries=0)
+@shared_task(name="scheduling.promote", autoretry_for=DATABASE_DOWN, max_retries=0)
 def promote() -> None:
-    service.promote()
+    promoter.promote()

@@ -11,11 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.devices import service
 from app.devices.models import Device
-from app.devices.service import POLL, PollOutcome
+from app.devices.polling import POLL
+from app.devices.readings import PollOutcome, record
 from app.devices.vendors.base import AttributeReport, StatusReport
 from app.extensions import db
+from app.scheduling import runner
 from app.scheduling import service as scheduling
 from tests.devices.fake_vendor import FakeVendor
 from tests.factories import create_device, user_headers
@@ -46,7 +47,7 @@ def store(app: Flask, device_id: int, outcomes: list[PollOutcome]) -> None:
     with app.app_context():
         device = db.session.get(Device, device_id)
         for outcome in outcomes:
-            service.record(device, outcome)
+            record(device, outcome)
         db.session.commit()
 
 
@@ -141,7 +142,7 @@ def run_pending_poll(app: Flask, device_id: int) -> None:
         job = scheduling.find_pending(kind=POLL, subject_id=device_id)
         job_id, token = job.id, job.token
         db.session.rollback()
-        scheduling.run(job_id=job_id, token=token)
+        runner.run(job_id=job_id, token=token)
 
 
 def test_failed_polls_are_listed_newest_first(

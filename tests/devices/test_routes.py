@@ -9,13 +9,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.database import utcnow
-from app.devices import service
 from app.devices.models import Device
-from app.devices.service import POLL, PollOutcome
+from app.devices.polling import POLL
+from app.devices.readings import PollOutcome, record
 from app.devices.vendors.base import StatusReport
 from app.extensions import db
-from app.scheduling import registry
-from app.scheduling import service as scheduling
+from app.scheduling import registry, runner
 from app.scheduling.models import Job
 from app.scheduling.registry import JobKind, kind_of
 from tests.factories import create_device, in_seconds, user_headers
@@ -122,10 +121,10 @@ def test_list_filters_by_online_state(private_app: Flask) -> None:
     answered = PollOutcome(status=StatusReport(is_on=True, valid_at=utcnow()))
     failed = PollOutcome(error="vendor said no")
     with private_app.app_context():
-        service.record(db.session.get(Device, made["answering"]), answered)
+        record(db.session.get(Device, made["answering"]), answered)
         failing = db.session.get(Device, made["failing"])
         for outcome in (answered, failed, failed, failed):  # offline after 3 failures
-            service.record(failing, outcome)
+            record(failing, outcome)
         db.session.commit()
 
     def names(query: str) -> list[str]:
@@ -238,7 +237,7 @@ def test_a_poll_asked_for_while_one_runs_goes_on_alone(
     with private_app.app_context():
         token = db.session.get(Job, first["id"]).token
         db.session.rollback()
-        scheduling.run(job_id=first["id"], token=token)
+        runner.run(job_id=first["id"], token=token)
 
     jobs = {job["id"]: job for job in client.get(jobs_url, headers=headers).get_json()["items"]}
     assert jobs[first["id"]]["state"] == "succeeded"

@@ -15,10 +15,10 @@ from flask import Flask, current_app
 
 from app.database import utcnow
 from app.extensions import db
-from app.scheduling import service
-from app.scheduling.models import Job, JobState
+from app.scheduling import outbox, promoter, runner, service
+from app.scheduling.models import Claim, Job, JobState
+from app.scheduling.outbox import Placement
 from app.scheduling.registry import handler
-from app.scheduling.service import Claim
 
 calls: Counter[int] = Counter()
 failures_left: Counter[int] = Counter()
@@ -71,7 +71,7 @@ def app(private_app: Flask) -> Flask:
 def published(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Capture what would be sent to the broker instead of sending it."""
     sent: list[int] = []
-    monkeypatch.setattr(service, "publish", lambda outbox: sent.extend(outbox))
+    monkeypatch.setattr(outbox, "publish", lambda placements: sent.extend(placements))
     app.config["JOB_RETRY_BACKOFF"] = 120  # retries land beyond the horizon: not sent
     calls.clear()
     failures_left.clear()
@@ -95,7 +95,7 @@ def test_runs_once_however_often_delivered(published: list[int]) -> None:
     job = due_job()
     assert published == [job.id]  # sent after the commit
     for _ in range(3):
-        service.run(job_id=job.id, token=job.token)
+        runner.run(job_id=job.id, token=job.token)
     assert calls[1] == 1
     done = reload(job.id)
     assert done.state == JobState.SUCCEEDED and done.attempts == 1
@@ -109,7 +109,7 @@ def test_concurrent_deliveries_commit_the_effect_once(published: list[int], app:
 
     def deliver() -> None:
         with app.app_context():
-            service.run(job_id=job_id, token=token)
+            runner.run(job_id=job_id, token=token)
 
     threads = [threading.Thread(target=deliver) for _ in range(4)]
     for thread in threads:
@@ -128,17 +128,17 @@ def test_a_job_that_kills_its_worker_fails_after_its_attempts(
     job = due_job("test.crash")
     job_id, token, attempts = job.id, job.token, job.max_attempts
     with pytest.raises(SystemExit):
-        service.run(job_id=job_id, token=token)
+        runner.run(job_id=job_id, token=token)
     db.session.rollback()
     left = reload(job_id)
     assert (left.state, left.attempts) == (JobState.QUEUED, 0)  # the dead run left nothing
     # The broker delivers it again: each redelivery counts its attempt before running.
     for attempt in range(1, attempts + 1):
         with pytest.raises(SystemExit):
-            service.run(job_id=job_id, token=token, redelivered=True)
+            runner.run(job_id=job_id, token=token, redelivered=True)
         db.session.rollback()
         assert (reload(job_id).state, reload(job_id).attempts) == (JobState.RUNNING, attempt)
-    service.run(job_id=job_id, token=token, redelivered=True)
+    runner.run(job_id=job_id, token=token, redelivered=True)
     failed = reload(job_id)
     assert (failed.state, failed.attempts) == (JobState.FAILED, attempts)
     assert failed.last_error == "the worker was lost while running it"
@@ -150,12 +150,12 @@ def test_stale_token_and_cancelled_job_are_no_ops(published: list[int]) -> None:
     old_token = job.token
     service.reschedule(job, due_at=utcnow())
     db.session.commit()
-    service.run(job_id=job.id, token=old_token)
+    runner.run(job_id=job.id, token=old_token)
     assert calls[1] == 0
 
     service.cancel(reload(job.id))
     db.session.commit()
-    service.run(job_id=job.id, token=reload(job.id).token)
+    runner.run(job_id=job.id, token=reload(job.id).token)
     assert calls[1] == 0 and reload(job.id).state == JobState.CANCELLED
 
 
@@ -167,17 +167,17 @@ def test_a_message_saying_what_its_job_is_runs_it_and_a_stale_one_rolls_back(
     published: list[int],
 ) -> None:
     job = due_job("test.write")
-    stale = service.Placement(job.token, job.kind, job.subject_id, job.due_at)
+    stale = Placement(job.token, job.kind, job.subject_id, job.due_at)
     service.reschedule(job, due_at=utcnow())
     db.session.commit()
 
-    service.run(job_id=job.id, token=stale.token, sent=stale)
+    runner.run(job_id=job.id, token=stale.token, sent=stale)
     assert calls[1] == 1 and written_count() == 0  # it ran, and its writes rolled back
     assert reload(job.id).state == JobState.QUEUED
 
     moved = reload(job.id)
-    fresh = service.Placement(moved.token, moved.kind, moved.subject_id, moved.due_at)
-    service.run(job_id=job.id, token=fresh.token, sent=fresh)
+    fresh = Placement(moved.token, moved.kind, moved.subject_id, moved.due_at)
+    runner.run(job_id=job.id, token=fresh.token, sent=fresh)
     done = reload(job.id)
     assert (done.state, done.attempts, written_count()) == (JobState.SUCCEEDED, 1, 1)
 
@@ -193,7 +193,7 @@ def test_failure_is_retried_with_backoff_then_succeeds(published: list[int], app
     failures_left[7] = 1
     job = due_job("test.flaky", 7)
     first_token = job.token
-    service.run(job_id=job.id, token=first_token)
+    runner.run(job_id=job.id, token=first_token)
 
     retry = reload(job.id)
     assert retry.state == JobState.SCHEDULED and retry.attempts == 1
@@ -203,7 +203,7 @@ def test_failure_is_retried_with_backoff_then_succeeds(published: list[int], app
 
     service.reschedule(retry, due_at=utcnow())
     db.session.commit()
-    service.run(job_id=retry.id, token=reload(retry.id).token)
+    runner.run(job_id=retry.id, token=reload(retry.id).token)
     assert reload(job.id).state == JobState.SUCCEEDED and calls[7] == 1
 
 
@@ -216,7 +216,7 @@ def test_retry_delays_double_up_to_their_cap(published: list[int], app: Flask) -
         current = reload(job.id)
         service.reschedule(current, due_at=utcnow()) if current.state == "scheduled" else None
         db.session.commit()
-        service.run(job_id=job.id, token=reload(job.id).token)
+        runner.run(job_id=job.id, token=reload(job.id).token)
         delays.append((reload(job.id).due_at - utcnow()).total_seconds())
     assert [round(delay, -1) for delay in delays] == [120, 240, 300, 300]
 
@@ -226,7 +226,7 @@ def test_a_failed_job_is_not_retried_when_a_newer_one_of_its_kind_is_pending(
 ) -> None:
     job = due_job("test.overtaken", 4)
     # A redelivered message (or a job with a prepare step) commits its start first.
-    service.run(job_id=job.id, token=job.token, redelivered=True)
+    runner.run(job_id=job.id, token=job.token, redelivered=True)
     jobs = db.session.execute(db.select(Job).where(Job.subject_id == 4)).scalars().all()
     states = {row.id: row.state for row in jobs}
     newer = next(job_id for job_id in states if job_id != job.id)
@@ -240,7 +240,7 @@ def test_a_lost_run_gives_way_to_a_newer_job_of_its_kind(published: list[int]) -
     db.session.commit()
     newer = due_job(subject_id=5)
     published.clear()
-    assert service.promote()["superseded"] == 1
+    assert promoter.promote()["superseded"] == 1
     assert reload(crashed.id).state == JobState.CANCELLED
     assert reload(newer.id).state == JobState.QUEUED and published == []
 
@@ -253,7 +253,7 @@ def test_failure_after_the_last_attempt_keeps_the_error(published: list[int], ap
         current = reload(job.id)
         service.reschedule(current, due_at=utcnow()) if current.state == "scheduled" else None
         db.session.commit()
-        service.run(job_id=job.id, token=reload(job.id).token)
+        runner.run(job_id=job.id, token=reload(job.id).token)
     failed = reload(job.id)
     assert failed.state == JobState.FAILED and failed.attempts == 2
     assert failed.last_error == "RuntimeError: vendor said no"
@@ -277,7 +277,7 @@ def test_promoter_queues_jobs_entering_the_horizon(published: list[int]) -> None
     near.due_at = utcnow() + timedelta(seconds=1)  # time passes: it enters the horizon
     db.session.commit()
 
-    assert service.promote()["promoted"] == 1
+    assert promoter.promote()["promoted"] == 1
     assert published == [near.id]
     assert reload(near.id).state == JobState.QUEUED
     assert reload(far.id).state == JobState.SCHEDULED
@@ -295,7 +295,7 @@ def test_promoter_resends_lost_messages_and_recovers_lost_runs(
     tokens = {lost.id: lost.token, crashed.id: crashed.token}
     published.clear()
 
-    assert service.promote() == {
+    assert promoter.promote() == {
         "promoted": 0,
         "resent": 1,
         "recovered": 1,
@@ -305,13 +305,13 @@ def test_promoter_resends_lost_messages_and_recovers_lost_runs(
     assert sorted(published) == sorted(tokens)
     # The same message again (same token): it still runs exactly once.
     for job_id, token in tokens.items():
-        service.run(job_id=job_id, token=token)
+        runner.run(job_id=job_id, token=token)
     assert calls == Counter({1: 1, 2: 1})
-    assert not any(service.promote().values())
+    assert not any(promoter.promote().values())
 
 
 def test_unknown_job_and_handlerless_kind(published: list[int]) -> None:
-    service.run(job_id=987654, token="nope")  # no row: nothing happens
+    runner.run(job_id=987654, token="nope")  # no row: nothing happens
     job = due_job("test.nobody-handles-this")
-    service.run(job_id=job.id, token=job.token)
+    runner.run(job_id=job.id, token=job.token)
     assert "no handler" in reload(job.id).last_error

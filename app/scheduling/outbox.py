@@ -1,0 +1,103 @@
+"""The transactional outbox: a job's message is sent only once its transaction commits.
+
+A job queued in a transaction waits in the session; the commit sends it; a rollback drops
+it. If the broker is down, the jobs go back to `scheduled` and the promoter sends them later.
+"""
+
+import logging
+from datetime import datetime
+from typing import NamedTuple
+
+from flask import current_app
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
+
+from app.database import DATABASE_DOWN, utcnow
+from app.extensions import db
+from app.scheduling.models import Job, JobState
+
+log = logging.getLogger(__name__)
+
+RUN_TASK = "scheduling.run_job"
+_OUTBOX = "punctual.outbox"
+
+
+class Placement(NamedTuple):
+    """What a job's message says about it; true for as long as the job keeps the token."""
+
+    token: str
+    kind: str
+    subject_id: int
+    due_at: datetime
+
+
+def publish_after_commit(job: Job) -> None:
+    if job.id is None:
+        db.session.flush()  # the message needs the job's id
+    add(job.id, Placement(job.token, job.kind, job.subject_id, job.due_at))
+
+
+def add(job_id: int, placement: Placement) -> None:
+    """Send this job's message when the session's transaction commits."""
+    db.session.info.setdefault(_OUTBOX, {})[job_id] = placement
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_outbox(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: wait for the real commit
+    outbox = session.info.pop(_OUTBOX, None)
+    if outbox:
+        publish(outbox)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_outbox(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_OUTBOX, None)
+
+
+def publish(outbox: dict[int, Placement]) -> None:
+    """Send one message per job; on a broker failure hand the rest back to the promoter."""
+    celery = current_app.extensions["celery"]
+    now = utcnow()
+    items = list(outbox.items())
+    for index, (job_id, placement) in enumerate(items):
+        try:
+            celery.send_task(
+                RUN_TASK,
+                args=(job_id, placement.token),
+                kwargs={
+                    "kind": placement.kind,
+                    "subject_id": placement.subject_id,
+                    "due_at": placement.due_at.isoformat(),
+                },
+                eta=placement.due_at if placement.due_at > now else None,
+                retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
+            )
+        except Exception as exc:  # any broker failure: the database still has the job
+            unsent = dict(items[index:])
+            log.warning(
+                "broker unavailable (%s): %d job(s) left for the promoter", exc, len(unsent)
+            )
+            _unqueue(unsent)
+            return
+
+
+def _unqueue(unsent: dict[int, Placement]) -> None:
+    """Mark jobs whose message could not be sent as scheduled, so the next promotion sends them."""
+    try:
+        with db.engine.begin() as connection:
+            for job_id, placement in unsent.items():
+                connection.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.token == placement.token,
+                        Job.state == JobState.QUEUED,
+                    )
+                    .values(state=JobState.SCHEDULED, queued_at=None)
+                )
+    except DATABASE_DOWN as exc:
+        # Still queued in the database: the promoter's sweep for lost messages finds them.
+        log.warning("could not hand unsent jobs back to the promoter: %s", exc)

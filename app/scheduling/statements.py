@@ -1,0 +1,60 @@
+"""The statements run for every job, built once.
+
+Built on the table: SQLAlchemy takes longer to build an ORM statement than PostgreSQL takes
+to run it (an UPDATE built per call: 850 us of CPU; built once: 240 us).
+"""
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Insert, Update, bindparam, select, update
+
+from app.database import insert_with_conflicts
+from app.scheduling.models import PENDING_WHERE, Job, JobState
+
+_job = Job.__table__
+
+READ_JOB = select(
+    _job.c.kind,
+    _job.c.subject_id,
+    _job.c.token,
+    _job.c.state,
+    _job.c.due_at,
+    _job.c.attempts,
+    _job.c.max_attempts,
+).where(_job.c.id == bindparam("job_id"))
+
+
+def _marking(*, count_attempt: bool, **values: Any) -> Update:
+    """UPDATE job SET `values` WHERE it has the claim's token and a state expected, and (when
+    it counts an attempt) attempts are left; RETURNING the attempts."""
+    statement = update(_job).where(
+        _job.c.id == bindparam("job_id"),
+        _job.c.token == bindparam("claim_token"),
+        _job.c.state.in_(bindparam("expected", expanding=True)),
+    )
+    if count_attempt:
+        statement = statement.where(_job.c.attempts < _job.c.max_attempts).values(
+            attempts=_job.c.attempts + 1, started_at=bindparam("started")
+        )
+    return statement.values(**values).returning(_job.c.attempts)
+
+
+MARK_RUNNING = _marking(count_attempt=True, state=JobState.RUNNING)
+_SUCCEEDED = {"state": JobState.SUCCEEDED, "finished_at": bindparam("finished"), "last_error": None}
+MARK_SUCCEEDED = {  # by whether the attempt was counted when the job started
+    True: _marking(count_attempt=False, **_SUCCEEDED),
+    False: _marking(count_attempt=True, **_SUCCEEDED),
+}
+
+
+@cache
+def insert_unless_pending(dialect: str) -> Insert:
+    """INSERT a job, or nothing if one of its kind is pending for the subject."""
+    return (
+        insert_with_conflicts(_job, dialect)
+        .on_conflict_do_nothing(
+            index_elements=[_job.c.kind, _job.c.subject_id], index_where=PENDING_WHERE
+        )
+        .returning(_job.c.id)
+    )
