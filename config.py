@@ -100,7 +100,3 @@ class Config:
         "worker_hijack_root_logger": False,
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
     }
-
-
-class TestingConfig(Config):
-    TESTING = True
