@@ -37,6 +37,12 @@ export default function Jobs() {
     }
   }
 
+  // A new filter shows its first page.
+  const filter = (set) => (value) => {
+    set(value);
+    setPage(1);
+  };
+
   if (!signedIn) {
     return (
       <section>
@@ -49,34 +55,20 @@ export default function Jobs() {
     <section>
       <h1>Jobs</h1>
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <label htmlFor="job-state">State</label>
-        <select
+        <Filter
           id="job-state"
+          label="State"
           value={state}
-          onChange={(e) => {
-            setState(e.target.value);
-            setPage(1);
-          }}
-        >
-          <option value="">any</option>
-          {STATES.map((s) => (
-            <option key={s}>{s}</option>
-          ))}
-        </select>
-        <label htmlFor="job-kind">Kind</label>
-        <select
+          values={STATES}
+          onChange={filter(setState)}
+        />
+        <Filter
           id="job-kind"
+          label="Kind"
           value={kind}
-          onChange={(e) => {
-            setKind(e.target.value);
-            setPage(1);
-          }}
-        >
-          <option value="">any</option>
-          {KINDS.map((k) => (
-            <option key={k}>{k}</option>
-          ))}
-        </select>
+          values={KINDS}
+          onChange={filter(setKind)}
+        />
         {loading && <span className="loading"> loading…</span>}
       </form>
       <ErrorMessage error={error} />
@@ -148,5 +140,20 @@ export default function Jobs() {
         </>
       )}
     </section>
+  );
+}
+
+/** A select over the jobs table: "any" or one of `values`. */
+function Filter({ id, label, value, values, onChange }) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">any</option>
+        {values.map((v) => (
+          <option key={v}>{v}</option>
+        ))}
+      </select>
+    </>
   );
 }
