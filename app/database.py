@@ -113,17 +113,22 @@ def locked(model: type[T], row_id: int) -> T | None:
     return db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> T:
-    """The row with this id if it is the user's (optionally locked, as `locked`); NotFound if
-    there is none, NotYours if it is another user's."""
+def found(model: type[T], row_id: int, *, lock: bool = False) -> T:
+    """The row with this id (optionally locked, as `locked`), or NotFound."""
     from app.extensions import db  # app.extensions imports this module
 
     row = locked(model, row_id) if lock else db.session.get(model, row_id)
-    name = model.__name__
     if row is None:
-        raise NotFound(f"{name} {row_id} does not exist.")
+        raise NotFound(f"{model.__name__} {row_id} does not exist.")
+    return row
+
+
+def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> T:
+    """The row with this id if it is the user's (optionally locked); NotFound if there is
+    none, NotYours if it is another user's."""
+    row = found(model, row_id, lock=lock)
     if row.owner_id != owner_id:  # type: ignore[attr-defined]
-        raise NotYours(f"{name} {row_id} belongs to another user.")
+        raise NotYours(f"{model.__name__} {row_id} belongs to another user.")
     return row
 
 

@@ -1,7 +1,7 @@
 from flask import g, url_for
 from flask_smorest import Blueprint
 
-from app.auth.routes import BEARER, login_required
+from app.auth.routes import login_required
 from app.database import utcnow
 from app.devices import commands, locations, polling, readings, service
 from app.devices.models import AttributeReading, PollFailure, StatusReading
@@ -31,7 +31,6 @@ locations_blp = Blueprint("locations", __name__, description="Devices grouped by
 
 @blp.post("")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(DeviceCreateSchema)
 @blp.response(201, DeviceDetailSchema)
 def create_device(fields: dict):
@@ -42,7 +41,6 @@ def create_device(fields: dict):
 
 @blp.get("")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(DeviceQueryArgsSchema, location="query")
 @blp.response(200, DevicePageSchema)
 def list_devices(args: dict):
@@ -55,7 +53,6 @@ def list_devices(args: dict):
 
 @blp.get("/<int:device_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(200, DeviceDetailSchema)
 def get_device(device_id: int):
     """Show a device with its latest status and readings and its next poll."""
@@ -64,7 +61,6 @@ def get_device(device_id: int):
 
 @blp.patch("/<int:device_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(DeviceUpdateSchema)
 @blp.response(200, DeviceDetailSchema)
 def update_device(changes: dict, device_id: int):
@@ -74,7 +70,6 @@ def update_device(changes: dict, device_id: int):
 
 @blp.delete("/<int:device_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(204)
 def delete_device(device_id: int):
     """Delete a device, its readings, and its pending jobs."""
@@ -83,7 +78,6 @@ def delete_device(device_id: int):
 
 @blp.get("/<int:device_id>/observations")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(AttributeQueryArgsSchema, location="query")
 @blp.response(200, AttributeReadingPageSchema)
 def list_observations(args: dict, device_id: int):
@@ -94,7 +88,6 @@ def list_observations(args: dict, device_id: int):
 
 @blp.get("/<int:device_id>/statuses")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(ReadingQueryArgsSchema, location="query")
 @blp.response(200, StatusReadingPageSchema)
 def list_statuses(args: dict, device_id: int):
@@ -105,7 +98,6 @@ def list_statuses(args: dict, device_id: int):
 
 @blp.get("/<int:device_id>/failures")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(ReadingQueryArgsSchema, location="query")
 @blp.response(200, PollFailurePageSchema)
 def list_failures(args: dict, device_id: int):
@@ -116,7 +108,6 @@ def list_failures(args: dict, device_id: int):
 
 @blp.post("/<int:device_id>/poll")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(202, JobSchema)
 def poll_device(device_id: int):
     """Poll a device now."""
@@ -125,7 +116,6 @@ def poll_device(device_id: int):
 
 @blp.post("/<int:device_id>/schedule")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(ScheduleSchema)
 @blp.response(202, JobSchema)
 def schedule_poll(fields: dict, device_id: int):
@@ -135,7 +125,6 @@ def schedule_poll(fields: dict, device_id: int):
 
 @blp.post("/<int:device_id>/commands")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(CommandCreateSchema)
 @blp.response(202, JobSchema)
 def send_command(fields: dict, device_id: int):
@@ -145,7 +134,6 @@ def send_command(fields: dict, device_id: int):
 
 @locations_blp.get("")
 @login_required
-@locations_blp.doc(security=BEARER)
 @locations_blp.response(200, LocationSchema(many=True))
 def list_locations():
     """List your locations with their device counts."""
@@ -154,7 +142,6 @@ def list_locations():
 
 @locations_blp.post("/<string:location>/refresh")
 @login_required
-@locations_blp.doc(security=BEARER)
 @locations_blp.response(202, LocationRefreshSchema)
 def refresh_location(location: str):
     """Poll every device of a location in parallel, then store a summary."""
@@ -165,7 +152,6 @@ def refresh_location(location: str):
 
 @locations_blp.get("/<string:location>/summary")
 @login_required
-@locations_blp.doc(security=BEARER)
 @locations_blp.response(200, LocationRefreshSchema)
 def get_location_summary(location: str):
     """Show the latest refresh of a location: its progress, then its summary."""

@@ -1,7 +1,6 @@
 import socket
 
-from app.database import utcnow
-from app.errors import NotFound
+from app.database import found, utcnow
 from app.extensions import db
 from app.pings.models import Ping
 
@@ -17,10 +16,7 @@ def create_ping() -> Ping:
 
 
 def get_ping(*, ping_id: int) -> Ping:
-    ping = db.session.get(Ping, ping_id)
-    if ping is None:
-        raise NotFound(f"Ping {ping_id} does not exist.")
-    return ping
+    return found(Ping, ping_id)
 
 
 def record_pong(*, ping_id: int) -> None:

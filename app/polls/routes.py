@@ -1,7 +1,7 @@
 from flask import g, url_for
 from flask_smorest import Blueprint
 
-from app.auth.routes import BEARER, login_required, optional_user
+from app.auth.routes import login_required, optional_user
 from app.polls import service
 from app.polls.schemas import (
     PollCreateSchema,
@@ -24,7 +24,6 @@ def _user_id() -> int | None:
 
 @blp.post("")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(PollCreateSchema)
 @blp.response(201, PollSchema)
 def create_poll(fields: dict):
@@ -54,7 +53,6 @@ def get_poll(poll_id: int):
 
 @blp.patch("/<int:poll_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(PollUpdateSchema)
 @blp.response(200, PollSchema)
 def update_poll(fields: dict, poll_id: int):
@@ -64,7 +62,6 @@ def update_poll(fields: dict, poll_id: int):
 
 @blp.post("/<int:poll_id>/close")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(200, PollSchema)
 def close_poll(poll_id: int):
     """Close an open poll now."""
@@ -73,7 +70,6 @@ def close_poll(poll_id: int):
 
 @blp.delete("/<int:poll_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(204)
 def delete_poll(poll_id: int):
     """Delete an open poll and cancel its close job."""
@@ -82,7 +78,6 @@ def delete_poll(poll_id: int):
 
 @blp.post("/<int:poll_id>/votes")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(VoteCreateSchema)
 @blp.response(201, VoteSchema)
 def vote(fields: dict, poll_id: int):

@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
 
-from app.database import add_unique, owned, utcnow
+from app.database import add_unique, found, owned, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.polls.models import Option, Poll, Vote
@@ -40,10 +40,7 @@ def polls_query(*, status: str) -> Select:
 
 
 def get_poll(*, poll_id: int) -> Poll:
-    poll = db.session.get(Poll, poll_id)
-    if poll is None:
-        raise NotFound(f"Poll {poll_id} does not exist.")
-    return poll
+    return found(Poll, poll_id)
 
 
 def with_my_votes(polls: Sequence[Poll], *, user_id: int | None) -> Sequence[Poll]:

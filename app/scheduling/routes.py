@@ -1,7 +1,7 @@
 from flask import g
 from flask_smorest import Blueprint
 
-from app.auth.routes import BEARER, login_required
+from app.auth.routes import login_required
 from app.scheduling import queries, service
 from app.scheduling.schemas import JobPageSchema, JobQueryArgsSchema, JobSchema
 from app.schemas import paginate
@@ -11,7 +11,6 @@ blp = Blueprint("jobs", __name__, description="Your scheduled work: what is due,
 
 @blp.get("")
 @login_required
-@blp.doc(security=BEARER)
 @blp.arguments(JobQueryArgsSchema, location="query")
 @blp.response(200, JobPageSchema)
 def list_jobs(args: dict):
@@ -23,7 +22,6 @@ def list_jobs(args: dict):
 
 @blp.get("/<int:job_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(200, JobSchema)
 def get_job(job_id: int):
     """Show one of your jobs, with its lateness once started."""
@@ -32,7 +30,6 @@ def get_job(job_id: int):
 
 @blp.delete("/<int:job_id>")
 @login_required
-@blp.doc(security=BEARER)
 @blp.response(200, JobSchema)
 def cancel_job(job_id: int):
     """Cancel a job that has not finished."""
