@@ -4,7 +4,7 @@ Reading them from the database makes them right however many web and worker proc
 machines) there are. Request latency is the one figure kept in this process's memory.
 """
 
-import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,6 +25,7 @@ from app.polls.models import Option, Poll
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import PENDING, Job, JobState
 
+log = logging.getLogger(__name__)
 blp = Blueprint("metrics", __name__)
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 REQUEST_SECONDS = Histogram(
@@ -135,9 +136,14 @@ class DatabaseCollector:
             "punctual_queue_depth", "Messages waiting in a broker queue.", labels=["queue"]
         )
         queue = self.celery.conf.task_default_queue
-        # An unreachable broker: /healthz says so; the other metrics still report.
-        with contextlib.suppress(Exception):
-            family.add_metric([queue], queue_depth(self.celery, queue))
+        try:
+            depth = queue_depth(self.celery, queue)
+        except Exception as exc:
+            # No sample is "unknown" to Prometheus, where 0 would say "empty"; the other
+            # metrics still report, and /healthz says what is down.
+            log.warning("metrics: no depth for queue %s: %s", queue, exc)
+        else:
+            family.add_metric([queue], depth)
         return family
 
 

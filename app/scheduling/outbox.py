@@ -8,7 +8,10 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
+from amqp.exceptions import ChannelError
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from flask import current_app
+from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
@@ -20,6 +23,10 @@ log = logging.getLogger(__name__)
 
 RUN_TASK = "scheduling.run_job"
 _OUTBOX = "punctual.outbox"
+# What sending raises when the broker cannot take the message now (kombu's error after its
+# retries, a refused or dropped socket, a channel closed by the broker). Anything else is a
+# bug in what is sent, and retrying would never cure it.
+BROKER_DOWN = (BrokerOperationalError, OSError, AMQPConnectionError, ChannelError)
 
 
 class Placement(NamedTuple):
@@ -59,29 +66,49 @@ def _drop_outbox(session: Session) -> None:
 
 def publish(outbox: dict[int, Placement]) -> None:
     """Send one message per job; on a broker failure hand the rest back to the promoter."""
-    celery = current_app.extensions["celery"]
-    now = utcnow()
     items = list(outbox.items())
     for index, (job_id, placement) in enumerate(items):
         try:
-            celery.send_task(
-                RUN_TASK,
-                args=(job_id, placement.token),
-                kwargs={
-                    "kind": placement.kind,
-                    "subject_id": placement.subject_id,
-                    "due_at": placement.due_at.isoformat(),
-                },
-                eta=placement.due_at if placement.due_at > now else None,
-                retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
-            )
-        except Exception as exc:  # any broker failure: the database still has the job
+            _send(job_id, placement)
+        except BROKER_DOWN as exc:  # the database still has the job
             unsent = dict(items[index:])
             log.warning(
                 "broker unavailable (%s): %d job(s) left for the promoter", exc, len(unsent)
             )
             _unqueue(unsent)
             return
+        except Exception as exc:
+            log.exception("job %s: its message could not be made; the job fails", job_id)
+            _fail_unsendable(job_id, placement, error=exc)
+
+
+def _send(job_id: int, placement: Placement) -> None:
+    celery = current_app.extensions["celery"]
+    celery.send_task(
+        RUN_TASK,
+        args=(job_id, placement.token),
+        kwargs={
+            "kind": placement.kind,
+            "subject_id": placement.subject_id,
+            "due_at": placement.due_at.isoformat(),
+        },
+        eta=placement.due_at if placement.due_at > utcnow() else None,
+        retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
+    )
+
+
+def _fail_unsendable(job_id: int, placement: Placement, *, error: Exception) -> None:
+    """Fail a job whose message cannot be made at all: shown as failed, never retried forever."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.token == placement.token, Job.state == JobState.QUEUED)
+            .values(
+                state=JobState.FAILED,
+                finished_at=utcnow(),
+                last_error=f"could not send: {type(error).__name__}: {error}"[:2000],
+            )
+        )
 
 
 def _unqueue(unsent: dict[int, Placement]) -> None:
