@@ -79,7 +79,8 @@ class Config:
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    # Swagger UI from the swagger-ui-bundle package (app/docs), never a CDN.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
 
     CELERY = {
         "task_serializer": "json",

@@ -82,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     from app.auth.routes import blp as auth_blp
     from app.devices.routes import blp as devices_blp
     from app.devices.routes import locations_blp
+    from app.docs import blp as docs_blp
     from app.health import blp as health_blp
     from app.pings.routes import blp as pings_blp
     from app.polls.routes import blp as polls_blp
@@ -89,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from app.web import blp as web_blp
 
     app.register_blueprint(health_blp)
+    app.register_blueprint(docs_blp)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(auth_blp, url_prefix="/api/auth")
     api.register_blueprint(polls_blp, url_prefix="/api/polls")

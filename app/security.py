@@ -10,12 +10,10 @@ UI_POLICY = (
 )
 # JSON needs nothing at all.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
-# The interactive API docs load Swagger UI from its CDN and start it with an inline script.
-DOCS_CDN = "https://cdn.jsdelivr.net"
+# The interactive API docs: Swagger UI's files and its start-up script, all served by us.
 DOCS_POLICY = (
-    f"default-src 'none'; script-src {DOCS_CDN} 'unsafe-inline'; "
-    f"style-src {DOCS_CDN} 'unsafe-inline'; img-src {DOCS_CDN} data:; connect-src 'self'; "
-    "frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'"
 )
 
 
