@@ -95,6 +95,60 @@ def message(template: Any, task_id: str, i: int, eta: str) -> tuple[dict, dict, 
     return headers, properties, ((i,), {}, template.body[2])
 
 
+def celery_bytes(
+    producer: Any, queue: Queue, template: Any, task_id: str, i: int, eta: str
+) -> bytes:
+    """What producer.publish writes for poll i's message (recorded, not sent)."""
+    connection = producer.channel.connection
+    recorder = Recorder()
+    sending = connection.frame_writer
+    connection.frame_writer = frame_writer(connection, recorder)
+    try:
+        headers, properties, body = message(template, task_id, i, eta)
+        producer.publish(
+            body,
+            exchange=queue.exchange,
+            routing_key=queue.routing_key,
+            headers=headers,
+            serializer="json",
+            delivery_mode=2,
+            **properties,
+        )
+    finally:
+        connection.frame_writer = sending
+    return b"".join(recorder.sent)
+
+
+def send_all(
+    producer: Any, queue: Queue, template: Any, first: int, etas: list[str], progress: Any
+) -> None:
+    """Write every poll's message to the socket, BATCH at a time; count them in `progress`."""
+    transport = producer.channel.connection.transport
+    shapes: dict[tuple[int, int], Shape] = {}
+    batch: list[bytes] = []
+    for n, (i, eta) in enumerate(zip(itertools.count(first), etas, strict=False)):
+        task_id = uuid()
+        values = values_of(task_id, i, eta)
+        key = (len(values["args"]), len(eta))
+        if key not in shapes:
+            shapes[key] = Shape(celery_bytes(producer, queue, template, task_id, i, eta), values)
+            if shapes[key].counts != EXPECTED_PLACES:
+                raise SystemExit(f"unexpected places of the values: {shapes[key].counts}")
+        data = shapes[key].fill(values)
+        if n % CHECK_EVERY == 0 and data != celery_bytes(
+            producer, queue, template, task_id, i, eta
+        ):
+            raise SystemExit("the copied bytes differ from Celery's")
+        batch.append(data)
+        if len(batch) == BATCH:
+            transport.write(b"".join(batch))
+            batch.clear()
+            progress.seek(0)
+            progress.write(str(n + 1))
+            progress.flush()
+    transport.write(b"".join(batch))
+
+
 def main() -> None:
     first, etas = json.load(sys.stdin)
     queue = Queue(sys.argv[1], Exchange(sys.argv[1]), routing_key=sys.argv[1])
@@ -110,53 +164,12 @@ def main() -> None:
     with celery.connection_for_write() as broker, open(sys.argv[2], "w") as progress:
         producer = broker.Producer()
         producer.maybe_declare(queue)
-        connection = producer.channel.connection
         # py-amqp gives up on a socket the broker has not read from for 1 s (TCP_USER_TIMEOUT);
         # RabbitMQ's flow control stops reading from fast publishers for longer. Wait for it
         # (the benchmark gives up on publishers that make no progress for a minute).
-        connection.transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
-
-        def celery_bytes(task_id: str, i: int, eta: str) -> bytes:
-            """What producer.publish writes for poll i's message (recorded, not sent)."""
-            recorder = Recorder()
-            sending = connection.frame_writer
-            connection.frame_writer = frame_writer(connection, recorder)
-            try:
-                headers, properties, body = message(template, task_id, i, eta)
-                producer.publish(
-                    body,
-                    exchange=queue.exchange,
-                    routing_key=queue.routing_key,
-                    headers=headers,
-                    serializer="json",
-                    delivery_mode=2,
-                    **properties,
-                )
-            finally:
-                connection.frame_writer = sending
-            return b"".join(recorder.sent)
-
-        shapes: dict[tuple[int, int], Shape] = {}
-        batch: list[bytes] = []
-        for n, (i, eta) in enumerate(zip(itertools.count(first), etas, strict=False)):
-            task_id = uuid()
-            values = values_of(task_id, i, eta)
-            key = (len(values["args"]), len(eta))
-            if key not in shapes:
-                shapes[key] = Shape(celery_bytes(task_id, i, eta), values)
-                if shapes[key].counts != EXPECTED_PLACES:
-                    raise SystemExit(f"unexpected places of the values: {shapes[key].counts}")
-            data = shapes[key].fill(values)
-            if n % CHECK_EVERY == 0 and data != celery_bytes(task_id, i, eta):
-                raise SystemExit("the copied bytes differ from Celery's")
-            batch.append(data)
-            if len(batch) == BATCH:
-                connection.transport.write(b"".join(batch))
-                batch.clear()
-                progress.seek(0)
-                progress.write(str(n + 1))
-                progress.flush()
-        connection.transport.write(b"".join(batch))
+        sock = producer.channel.connection.transport.sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
+        send_all(producer, queue, template, first, etas, progress)
         # A reply on the same channel: the broker has taken every message written before it.
         producer.channel.queue_declare(queue=queue.name, passive=True)
 

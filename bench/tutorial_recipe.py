@@ -48,8 +48,3 @@ def close_poll(poll_id: int) -> None:
             )
     with open(os.environ["TUTORIAL_LOG"], "a") as log:
         log.write(f"{poll_id} {datetime.now().isoformat()}\n")
-
-
-def schedule_close(poll_id: int, close_date: datetime) -> None:
-    """What the tutorial does right after committing the poll."""
-    close_poll.apply_async((poll_id,), eta=close_date)

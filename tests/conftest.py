@@ -1,13 +1,9 @@
 """Shared fixtures: each test runs on the embedded default and on RabbitMQ + PostgreSQL."""
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,10 +11,11 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
-from tests import processes
+from devkit import processes
+from devkit.servers import PostgresServer, RabbitMQServer, stop_epmd
 from tests.devices.fake_vendor import FakeVendor
-from tests.helpers import FACTS
-from tests.servers import PostgresServer, RabbitMQServer, stop_epmd
+from tests.measured import FACTS, report
+from tests.stacks import Stack, app_on
 
 # Short horizons and intervals so scheduling behaviour shows within seconds. Config reads the
 # environment when create_app() first runs, and worker and beat processes inherit it.
@@ -38,50 +35,6 @@ TEST_SETTINGS = {
 os.environ.update(TEST_SETTINGS)
 
 STACKS = os.environ.get("PUNCTUAL_TEST_STACKS", "embedded,rabbitmq").split(",")
-# Password hashing for the tests' apps and processes: scrypt's 0.2 s of CPU per sign-up and
-# per sign-in, hundreds of times, was minutes of the suite.
-FAST_HASH = "pbkdf2:sha256:1000"
-
-
-@dataclass
-class Stack:
-    """One configuration of the service's servers: where the database and the broker are."""
-
-    name: str
-    folder: Path
-    database_url: str
-    broker_url: str
-    rabbitmq: RabbitMQServer | None = None
-    postgres: PostgresServer | None = None
-    settings: dict[str, str] = field(default_factory=dict)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """Environment for a Punctual process (worker, beat, web) on this stack."""
-        return {
-            "DATABASE_URL": self.database_url,
-            "CELERY_BROKER_URL": self.broker_url,
-            "BROKER_FOLDER": str(self.folder / "broker"),
-            "PUNCTUAL_INSTANCE": str(self.folder / "instance"),
-            "SECRET_KEY": "test-secret-key",
-            "PASSWORD_HASH_METHOD": FAST_HASH,
-            **self.settings,
-            **extra,
-        }
-
-    def config(self) -> dict[str, Any]:
-        """Overrides for an in-process app that talks to the same servers as the processes."""
-        return {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "CELERY_BROKER_URL": self.broker_url,
-            "BROKER_FOLDER": str(self.folder / "broker"),
-            "SECRET_KEY": "test-secret-key",
-            "PASSWORD_HASH_METHOD": FAST_HASH,
-        }
-
-
-def report(config: pytest.Config, line: str) -> None:
-    FACTS.append(line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -91,31 +44,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-@pytest.fixture(scope="session")
-def rabbitmq(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    server = RabbitMQServer(tmp_path_factory.mktemp("rabbitmq"))
+def running(server: RabbitMQServer | PostgresServer, name: str) -> Iterator:
+    """Start one of the session's servers, say how long it took, and stop it at the end."""
     seconds = server.start()
-    report(
-        request.config,
-        f"[servers] RabbitMQ {server.version()} up on {server.url} in {seconds:.1f} s",
-    )
+    report(f"[servers] {name} {server.version()} up on {server.url} in {seconds:.1f} s")
     yield server
     server.stop()
+    report(f"[servers] {name} stopped")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQServer]:
+    yield from running(RabbitMQServer(tmp_path_factory.mktemp("rabbitmq")), "RabbitMQ")
     stop_epmd()
-    report(request.config, "[servers] RabbitMQ stopped")
 
 
 @pytest.fixture(scope="session")
-def postgres(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
-    seconds = server.start()
-    report(
-        request.config,
-        f"[servers] PostgreSQL {server.version()} up on {server.url} in {seconds:.1f} s",
-    )
-    yield server
-    server.stop()
-    report(request.config, "[servers] PostgreSQL stopped")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    yield from running(PostgresServer(tmp_path_factory.mktemp("postgres")), "PostgreSQL")
 
 
 @pytest.fixture(scope="session", params=STACKS)
@@ -132,31 +78,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="session")
 def migrated(stack: Stack) -> Stack:
     """Apply the real migrations, so the suite also proves they build the schema."""
-    flask = str(Path(sys.executable).parent / "flask")
-    env = {**os.environ, **stack.env()}
-    subprocess.run(
-        [flask, "--app", "wsgi", "db", "upgrade"],
-        cwd=processes.ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    processes.migrate(stack.env())
     return stack
-
-
-def app_on(stack: Stack) -> Iterator[Flask]:
-    """An in-process app on the stack's servers; every row it leaves is deleted afterwards."""
-    app = create_app(stack.config())
-    yield app
-    with app.app_context():
-        db.session.rollback()
-        # Jobs last: a worker still running one locks its domain row (a device) and then the
-        # job's, and deleting in the other order would deadlock with it.
-        tables = sorted(reversed(db.metadata.sorted_tables), key=lambda t: t.name == "job")
-        for table in tables:
-            db.session.execute(table.delete())
-        db.session.commit()
-        db.engine.dispose()
 
 
 @pytest.fixture
@@ -209,12 +132,10 @@ def beat(migrated: Stack, fake_vendor: FakeVendor) -> Iterator[processes.Process
 
 
 @pytest.fixture(scope="session")
-def worker(
-    migrated: Stack, fake_vendor: FakeVendor, request: pytest.FixtureRequest
-) -> Iterator[processes.Process]:
+def worker(migrated: Stack, fake_vendor: FakeVendor) -> Iterator[processes.Process]:
     """A real Celery worker process on the stack's broker and database."""
     env = migrated.env(VENDOR_HTTP_BASE_URL=fake_vendor.url)
     process = processes.worker(env, migrated.folder)
-    report(request.config, f"[servers] Celery worker up on the {migrated.name} stack")
+    report(f"[servers] Celery worker up on the {migrated.name} stack")
     yield process
     process.stop()

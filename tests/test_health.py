@@ -1,7 +1,7 @@
 from flask.testing import FlaskClient
 
 from app import create_app
-from tests.conftest import Stack
+from tests.stacks import Stack
 
 
 def test_healthy_when_database_and_broker_answer(client: FlaskClient) -> None:

@@ -13,8 +13,8 @@ from app.extensions import db
 from app.log import JsonFormatter, RequestIdFilter
 from app.scheduling import service as scheduling
 from app.scheduling.models import Job, JobState
-from tests.conftest import Stack
 from tests.factories import create_poll, user_headers
+from tests.stacks import Stack
 
 
 def test_ready_when_migrated_and_the_broker_answers(client: FlaskClient) -> None:

@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from app import create_app
-from tests.conftest import Stack
 from tests.factories import create_device, create_poll, in_seconds, user_headers
+from tests.stacks import Stack
 
 # Every route that changes something, with what another (signed-in) user gets for it.
 MUTATING = {

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from tests import processes
-from tests.conftest import Stack
+from devkit import processes
+from devkit.waiting import wait_for
 from tests.devices.test_polling import job_now, observations, poll_jobs
 from tests.factories import create_device, create_poll, user_headers
-from tests.helpers import wait_for
+from tests.stacks import Stack
 
 INTERVAL = 2
 

@@ -7,9 +7,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from devkit.waiting import wait_for
 from tests.devices.fake_vendor import FakeVendor
 from tests.factories import create_device, user_headers
-from tests.helpers import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker", "beat")
 

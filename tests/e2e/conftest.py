@@ -7,29 +7,22 @@ downloads a browser of its own.
 
 import os
 import shutil
-import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import processes
+from devkit import processes
+from devkit.ports import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DIST_INDEX = processes.ROOT / "frontend" / "dist" / "index.html"
 SCREENSHOTS = processes.ROOT / "test-artifacts" / "screenshots"
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+GUNICORN = processes.tool("gunicorn")
 TIMEZONE = "Europe/Paris"  # not UTC, so the tests prove dates are entered in local time
 
 if "embedded" not in os.environ.get("PUNCTUAL_TEST_STACKS", "embedded,rabbitmq").split(","):
     collect_ignore_glob = ["test_*.py"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

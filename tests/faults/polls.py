@@ -1,7 +1,6 @@
 """Polls made in bulk through the real service, and the exactly-once checks made on them."""
 
 import itertools
-import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,8 +13,9 @@ from app.extensions import db
 from app.polls import service as polls
 from app.polls.models import Poll
 from app.scheduling.models import Job
-from tests.faults.conftest import Fleet
-from tests.helpers import wait_for
+from devkit.stats import percentiles
+from devkit.waiting import wait_for
+from tests.faults.fleet import Fleet
 
 _owners = itertools.count(1)
 
@@ -98,16 +98,6 @@ def waited_after(closed: list[Closed], recovered: datetime) -> float:
 
 
 def lateness(closed: list[Closed]) -> dict[str, float]:
-    seconds = sorted((c.closed_at - c.close_date).total_seconds() for c in closed)
-    # inclusive: the exclusive default extrapolates past the largest value for a few samples
-    quantiles = (
-        statistics.quantiles(seconds, n=100, method="inclusive")
-        if len(seconds) > 1
-        else seconds * 99
-    )
-    return {
-        "p50": round(statistics.median(seconds), 3),
-        "p99": round(quantiles[98], 3),
-        "max": round(seconds[-1], 3),
-        "min": round(seconds[0], 3),
-    }
+    """How long after its close date each poll closed: the median, p99, the worst, the best."""
+    seconds = [(c.closed_at - c.close_date).total_seconds() for c in closed]
+    return {**percentiles(seconds, points=(50, 99), digits=3), "min": round(min(seconds), 3)}

@@ -10,10 +10,10 @@ from flask import Flask
 from app.extensions import db
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job
-from tests.conftest import Stack
-from tests.faults.conftest import Fleet
+from devkit.waiting import wait_for
+from tests.faults.fleet import Fleet
 from tests.faults.polls import assert_exactly_once, make_polls, wait_all_closed
-from tests.helpers import wait_for
+from tests.stacks import Stack
 
 BACKLOG = 8_000  # trivial tasks: 9-12 s of a worker's time here
 

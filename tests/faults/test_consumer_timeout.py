@@ -16,24 +16,23 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests import processes
-from tests.conftest import Stack, app_on
-from tests.faults.conftest import Fleet, start_stack, stop_stack
+from devkit import processes
+from devkit.waiting import wait_for
+from tests.faults.fleet import Fleet, own_stack
 from tests.faults.polls import assert_exactly_once, lateness, make_polls, wait_all_closed
-from tests.helpers import wait_for
+from tests.stacks import Stack, app_on
 
 CONSUMER_TIMEOUT_MS = 5000
 
 
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = start_stack(
+    with own_stack(
         tmp_path_factory.mktemp("short-timeout"),
         rabbitmq_conf=f"consumer_timeout = {CONSUMER_TIMEOUT_MS}",
         advanced="[{rabbit, [{channel_tick_interval, 1000}]}].",
-    )
-    yield stack
-    stop_stack(stack)
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -77,7 +76,7 @@ def test_the_tutorial_recipe_crashes_its_worker_on_long_etas(
             " queue='tutorial') for i in range(5)]"
         )
         subprocess.run(
-            [str(Path(processes.CELERY).parent / "python"), "-c", publish],
+            [processes.tool("python"), "-c", publish],
             cwd=processes.ROOT,
             env={**os.environ, **env},
             check=True,

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from celery import Celery
 
-from tests.conftest import Stack
-from tests.faults.conftest import Fleet
-from tests.helpers import wait_for
+from devkit.waiting import wait_for
+from tests.faults.fleet import Fleet
+from tests.stacks import Stack
 
 HELD = 2000
 

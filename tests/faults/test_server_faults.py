@@ -11,9 +11,8 @@ from app.database import utcnow
 from app.extensions import db
 from app.polls.models import Poll
 from app.scheduling.models import Job
-from tests.conftest import Stack
 from tests.factories import create_poll, user_headers
-from tests.faults.conftest import Fleet
+from tests.faults.fleet import Fleet
 from tests.faults.polls import (
     assert_exactly_once,
     lateness,
@@ -21,6 +20,7 @@ from tests.faults.polls import (
     wait_all_closed,
     waited_after,
 )
+from tests.stacks import Stack
 
 OUTAGE = 6.0
 # Once a fault is over, work already due runs within this: the worker reconnects within 2 s

@@ -9,8 +9,8 @@ from flask import Flask
 from app.database import utcnow
 from app.extensions import db
 from app.scheduling.models import Job
-from tests.conftest import Stack
-from tests.faults.conftest import Fleet
+from devkit.waiting import wait_for
+from tests.faults.fleet import Fleet
 from tests.faults.polls import (
     assert_exactly_once,
     lateness,
@@ -20,7 +20,7 @@ from tests.faults.polls import (
     waited_after,
 )
 from tests.faults.test_server_faults import CATCH_UP
-from tests.helpers import wait_for
+from tests.stacks import Stack
 
 
 def test_kill_9_while_holding_eta_work(

@@ -2,7 +2,7 @@
 
 from flask.testing import FlaskClient
 
-from tests.helpers import wait_for
+from devkit.waiting import wait_for
 
 
 def test_ping_is_answered_by_the_worker(client: FlaskClient, worker) -> None:

@@ -9,9 +9,9 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from app.scheduling.models import Job
-from tests.conftest import Stack
+from devkit.waiting import wait_for
 from tests.factories import create_poll, in_seconds, user_headers
-from tests.helpers import wait_for
+from tests.stacks import Stack
 
 pytestmark = pytest.mark.usefixtures("worker", "beat")
 

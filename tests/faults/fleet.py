@@ -1,0 +1,48 @@
+"""The fault tests' own servers, and the worker and beat processes each test starts on them."""
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devkit import processes, servers
+from tests.stacks import Stack
+
+
+@contextmanager
+def own_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> Iterator[Stack]:
+    """A RabbitMQ and a PostgreSQL of their own, migrated, for one module's faults."""
+    with servers.pair(folder, rabbitmq_conf, advanced) as (rabbitmq, postgres):
+        stack = Stack(folder.name, folder, postgres.url, rabbitmq.url, rabbitmq, postgres)
+        processes.migrate(stack.env())
+        yield stack
+
+
+class Fleet:
+    """The worker and beat processes of one test; every one is gone when the test ends."""
+
+    def __init__(self, stack: Stack, log_dir: Path) -> None:
+        self.stack = stack
+        self.log_dir = log_dir
+        self.started: list[processes.Process] = []
+
+    def worker(self, name: str = "worker", **env: str) -> processes.Process:
+        process = processes.worker(self.stack.env(**env), self.log_dir, name=name)
+        self.started.append(process)
+        return process
+
+    def beat(self, name: str = "beat", **env: str) -> processes.Process:
+        process = processes.beat(self.stack.env(**env), self.log_dir, name=name)
+        self.started.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "".join(path.read_text(errors="replace") for path in self.log_dir.glob("*.log"))
+
+    def runs(self) -> Counter[int]:
+        """How many times each job's effect committed, across every worker's log."""
+        return processes.job_events(self.logs(), "succeeded")
+
+    def starts(self) -> Counter[int]:
+        """How many times each job started (a killed attempt included)."""
+        return processes.job_events(self.logs(), "started")
