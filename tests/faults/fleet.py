@@ -27,7 +27,9 @@ class Fleet:
         self.started: list[processes.Process] = []
 
     def worker(self, name: str = "worker", **env: str) -> processes.Process:
-        process = processes.worker(self.stack.env(**env), self.log_dir, name=name)
+        # The tests read Celery's own lines too ("Task ... received", "Retry in").
+        settings = self.stack.env(LOG_CELERY_TASKS="1", **env)
+        process = processes.worker(settings, self.log_dir, name=name)
         self.started.append(process)
         return process
 
