@@ -74,20 +74,26 @@ def wait_all_closed(app: Flask, poll_ids: list[int], timeout: float) -> list[Clo
 
 
 def assert_exactly_once(closed: list[Closed], fleet: Fleet) -> dict[str, int]:
-    """Every poll closed, by one successful run of its job, with one results computation."""
-    runs = fleet.runs()
-    duplicates = sum(runs[c.job_id] - 1 for c in closed if runs[c.job_id] > 1)
-    lost = sum(1 for c in closed if c.closed_at is None or c.job_state != "succeeded")
-    assert lost == 0, [c for c in closed if c.closed_at is None or c.job_state != "succeeded"]
-    assert duplicates == 0, {c.job_id: runs[c.job_id] for c in closed if runs[c.job_id] != 1}
-    assert all(runs[c.job_id] == 1 for c in closed)
-    assert all(c.results_jobs == 1 for c in closed)
-    return {
-        "scheduled": len(closed),
-        "executed": sum(runs[c.job_id] for c in closed),
-        "duplicates": duplicates,
-        "lost": lost,
+    """Every poll closed, by one successful run of its job, with one results computation.
+
+    Returns what was counted, for the measured lines: polls closed and results jobs in the
+    database, runs and starts of their close jobs in the workers' logs (a start beyond the
+    runs is an attempt cut short, by a killed worker say).
+    """
+    runs, starts = fleet.runs(), fleet.starts()
+    counts = {
+        "polls": len(closed),
+        "closed_in_db": sum(c.closed_at is not None for c in closed),
+        "results_jobs_in_db": sum(c.results_jobs for c in closed),
+        "runs_in_logs": sum(runs[c.job_id] for c in closed),
+        "starts_in_logs": sum(starts[c.job_id] for c in closed),
     }
+    lost = [c for c in closed if c.closed_at is None or c.job_state != "succeeded"]
+    assert not lost, (counts, lost)
+    not_once = {c.job_id: runs[c.job_id] for c in closed if runs[c.job_id] != 1}
+    assert not not_once, (counts, "runs per job", not_once)
+    assert all(c.results_jobs == 1 for c in closed), counts
+    return counts
 
 
 def waited_after(closed: list[Closed], recovered: datetime) -> float:
