@@ -13,6 +13,7 @@ from devkit.servers import PostgresServer, RabbitMQServer
 from devkit.waiting import until
 
 _ACCUMULATED = re.compile(r"celery\.accumulate\[[^\]]+\] succeeded")
+TIMEOUT = 600
 
 
 def ceiling(
@@ -22,7 +23,8 @@ def ceiling(
 
     The tasks wait in the queue before the worker starts (so publishing does not compete for
     the CPU); the time runs from the first task the worker received to the last it finished,
-    by its own log.
+    by its own log. The rate counts the tasks that finished: if some had not by the deadline,
+    the row's name says how many did.
     """
     database = postgres.create_database("ceiling")
     env = harness.punctual_env(database, rabbitmq.url, folder)
@@ -35,18 +37,20 @@ def ceiling(
     try:
         until(
             lambda: len(_ACCUMULATED.findall(started[0].log())) >= trivial,
-            timeout=600,
+            timeout=TIMEOUT,
             interval=0.2,
         )
         log = started[0].log()
     finally:
         harness.stop_all(started)
+    finished = len(_ACCUMULATED.findall(log))
     seconds = worker_seconds(log)
     return {
-        "benchmark": f"ceiling, {trivial} trivial tasks",
+        "benchmark": f"ceiling, {trivial} trivial tasks"
+        + ("" if finished >= trivial else f" (only {finished} finished in {TIMEOUT} s)"),
         "system": "punctual worker",
         "seconds": round(seconds, 2),
-        "tasks_per_s": round(trivial / seconds),
+        "tasks_per_s": round(finished / seconds) if seconds else 0,
     }
 
 

@@ -156,7 +156,7 @@ def tutorial_lateness(
         n,
         window_s,
         late,
-        duplicates=len(runs) - len({i for i, _ in runs}),
+        duplicates=stats.surplus(tutorial.closes(database)),
         last_closed_s=round((max(done, default=due[0]) - due[0]).total_seconds(), 2),
         cpu_pct=cpu,
     )

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, func, select
 from app.polls.models import Poll
 from bench import harness, tutorial
 from bench.bulk import bulk_polls
-from devkit import processes
+from devkit import processes, stats
 from devkit.servers import PostgresServer, RabbitMQServer, pair
 from devkit.waiting import until
 
@@ -26,7 +26,7 @@ def long_etas(folder: Path, n: int) -> list[dict[str, Any]]:
     conf = "consumer_timeout = 10000"
     advanced = "[{rabbit, [{channel_tick_interval, 2000}]}]."
     with pair(folder, conf, advanced) as (rabbitmq, postgres), ThreadPoolExecutor(1) as pool:
-        tutorial_row = pool.submit(tutorial_long_etas, rabbitmq, folder, n)
+        tutorial_row = pool.submit(tutorial_long_etas, rabbitmq, postgres, folder, n)
         return [punctual_long_etas(rabbitmq, postgres, folder, n), tutorial_row.result()]
 
 
@@ -59,7 +59,7 @@ def punctual_long_etas(
             "benchmark": BENCHMARK,
             "system": "punctual",
             "closed": closed(),
-            "duplicates": 0 if log.count("succeeded (attempt 2") == 0 else "yes",
+            "duplicates": stats.surplus(processes.job_events(log, "succeeded", "poll.close")),
             "worker_crashes": log.count("PRECONDITION_FAILED"),
         }
     finally:
@@ -67,14 +67,19 @@ def punctual_long_etas(
         engine.dispose()
 
 
-def tutorial_long_etas(rabbitmq: RabbitMQServer, folder: Path, n: int) -> dict[str, Any]:
-    """The tutorial's worker under a supervisor that starts it again whenever it exits."""
+def tutorial_long_etas(
+    rabbitmq: RabbitMQServer, postgres: PostgresServer, folder: Path, n: int
+) -> dict[str, Any]:
+    """The tutorial's worker under a supervisor that starts it again whenever it exits; its
+    closes as its task committed them."""
+    database = postgres.create_database("tutorial_long_etas")
+    tutorial.closes_table(database)
     queue, executions = "tutorial_long", folder / "tutorial-long.log"
     tutorial.publish(rabbitmq, queue, [datetime.now(UTC) + timedelta(seconds=30)] * n)
     crashes = 0
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        worker = tutorial.worker(rabbitmq.url, folder, queue, executions)
+        worker = tutorial.worker(rabbitmq.url, folder, queue, executions, database_url=database)
         until(lambda w=worker: w.proc.poll() is not None, timeout=15, interval=0.5)
         if worker.proc.poll() is None:
             finished = sum(rabbitmq.queue_counts(queue)) == 0
@@ -82,12 +87,11 @@ def tutorial_long_etas(rabbitmq: RabbitMQServer, folder: Path, n: int) -> dict[s
             if finished:
                 break
         crashes += "PRECONDITION_FAILED" in worker.log()
-    lines = executions.read_text().splitlines() if executions.exists() else []
-    polls = {line.split()[0] for line in lines}
+    closes = tutorial.closes(database)
     return {
         "benchmark": BENCHMARK,
         "system": "tutorial",
-        "closed": len(polls),
-        "duplicates": len(lines) - len(polls),
+        "closed": len(closes),
+        "duplicates": stats.surplus(closes),
         "worker_crashes": crashes,
     }
