@@ -23,7 +23,7 @@ from app.devices.models import Device
 from app.extensions import db
 from app.polls.models import Option, Poll
 from app.scheduling.broker import queue_depth
-from app.scheduling.models import PENDING, Job, JobState
+from app.scheduling.models import PENDING, Job, JobState, PromoterRun
 
 log = logging.getLogger(__name__)
 blp = Blueprint("metrics", __name__)
@@ -51,6 +51,7 @@ class DatabaseCollector:
         yield self.jobs()
         yield self.lateness()
         yield self.promoter_lag()
+        yield self.promoter_last_run()
         yield self.held_back()
         yield from self.domain()
         yield self.queue_depth()
@@ -94,6 +95,17 @@ class DatabaseCollector:
             "How long the most overdue job that has not started has been due (0 if none).",
             value=lag,
         )
+
+    def promoter_last_run(self) -> Metric:
+        family = GaugeMetricFamily(
+            "punctual_promoter_last_run_seconds",
+            "Seconds since a promoter last ran (no sample before the first run). Alert when it "
+            "is several PROMOTER_INTERVALs: no beat is left to promote or re-send work.",
+        )
+        ran_at = db.session.execute(select(PromoterRun.ran_at)).scalar_one_or_none()
+        if ran_at is not None:
+            family.add_metric([], max((utcnow() - ran_at).total_seconds(), 0.0))
+        return family
 
     def held_back(self) -> Metric:
         # The promoter hands a deferrable job over as it enters the horizon, before it is due,

@@ -82,6 +82,14 @@ class Job(db.Model):
         return f"<Job {self.id} {self.kind}:{self.subject_id} {self.state} due {self.due_at}>"
 
 
+class PromoterRun(db.Model):
+    """When a promoter last ran: one row, written by every run of any beat's promoter, so an
+    operator can alert when none has run for a while (all beats gone)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 @dataclass(frozen=True)
 class Claim:
     """A job a worker has started: what its handler is told about it."""

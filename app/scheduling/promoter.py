@@ -19,6 +19,7 @@ from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job, JobState, job_fields
 from app.scheduling.outbox import publish_after_commit
 from app.scheduling.service import seconds, supersede
+from app.scheduling.statements import record_promoter_run
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
         counts["held_back"] = db.session.execute(
             select(func.count(Job.id)).where(_deferrable(utcnow()))
         ).scalar_one()
-        db.session.commit()
+    dialect = db.session.get_bind().dialect.name
+    db.session.execute(record_promoter_run(dialect), {"now": utcnow()})
+    db.session.commit()
     if any(counts.values()):
         log.info("promoter: %s", counts)
     return counts

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Insert, Update, bindparam, select, update
 
 from app.database import insert_with_conflicts
-from app.scheduling.models import PENDING_WHERE, Job, JobState
+from app.scheduling.models import PENDING_WHERE, Job, JobState, PromoterRun
 
 _job = Job.__table__
 
@@ -57,4 +57,14 @@ def insert_unless_pending(dialect: str) -> Insert:
             index_elements=[_job.c.kind, _job.c.subject_id], index_where=PENDING_WHERE
         )
         .returning(_job.c.id)
+    )
+
+
+@cache
+def record_promoter_run(dialect: str) -> Insert:
+    """UPSERT the one row saying when a promoter last ran."""
+    table = PromoterRun.__table__
+    insert = insert_with_conflicts(table, dialect).values(id=1, ran_at=bindparam("now"))
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.id], set_={"ran_at": insert.excluded.ran_at}
     )
