@@ -63,6 +63,8 @@ class Config:
     VENDOR_HTTP_RETRIES = _int("VENDOR_HTTP_RETRIES", 2)
     # Devices per Celery task when a location's fleet is polled with chunks.
     FLEET_CHUNK_SIZE = _int("FLEET_CHUNK_SIZE", 10)
+    # Seconds after which a location refresh is summarised from the devices that answered.
+    LOCATION_REFRESH_DEADLINE = _float("LOCATION_REFRESH_DEADLINE", 60)
 
     # Publishing after a commit must not hold a web request long when the broker is down:
     # the job is in the database and the promoter sends it later.

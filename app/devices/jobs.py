@@ -1,6 +1,7 @@
-"""What the job engine runs for devices: recurring polls and commands."""
+"""What the job engine runs for devices: recurring polls, commands and location refreshes."""
 
-from app.devices import commands, polling
+from app.devices import commands, locations, polling, tasks
+from app.scheduling.models import Claim
 from app.scheduling.registry import handler
 
 # Cancelling a device's pending poll would end its schedule while it shows as not paused.
@@ -13,3 +14,17 @@ handler(
     ),
 )(polling.run_poll)
 handler(commands.COMMAND, prepare=commands.deliver_command)(commands.run_command)
+
+
+# A refresh ends by itself: at its deadline at the latest.
+_REFRESH_ENDS = "A location refresh ends on its own, with a summary, by its deadline."
+
+
+@handler(locations.REFRESH, prepare=tasks.launch_refresh, instead_of_cancelling=_REFRESH_ENDS)
+def refresh_launched(job: Claim, _: None) -> None:
+    """The fan-out was handed to the broker (in `prepare`); nothing else to write."""
+
+
+@handler(locations.SUMMARY, instead_of_cancelling=_REFRESH_ENDS)
+def summarise_at_deadline(job: Claim) -> None:
+    locations.summarise(refresh_id=job.subject_id)

@@ -13,7 +13,7 @@ from sqlalchemy import (
     and_,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.database import UTCDateTime, utcnow
@@ -123,5 +123,23 @@ class LocationRefresh(db.Model):
     total: Mapped[int]
     polled: Mapped[int] = mapped_column(default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the summary is made from the devices that answered, if some have not by then.
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    members: Mapped[list["RefreshMember"]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class RefreshMember(db.Model):
+    """A device a refresh polls, and when its poll came back (None: not yet)."""
+
+    refresh_id: Mapped[int] = mapped_column(
+        ForeignKey("location_refresh.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("device.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -21,7 +21,6 @@ from app.devices.schemas import (
     ScheduleSchema,
     StatusReadingPageSchema,
 )
-from app.devices.tasks import launch_refresh
 from app.scheduling.schemas import JobSchema
 from app.schemas import paginate
 
@@ -145,9 +144,7 @@ def list_locations():
 @locations_blp.response(202, LocationRefreshSchema)
 def refresh_location(location: str):
     """Poll every device of a location in parallel, then store a summary."""
-    refresh = locations.start_refresh(owner_id=g.user.id, location=location)
-    launch_refresh(refresh)
-    return refresh
+    return locations.start_refresh(owner_id=g.user.id, location=location)
 
 
 @locations_blp.get("/<string:location>/summary")

@@ -189,6 +189,15 @@ class LocationRefreshSchema(ma.Schema):
     total = ma.fields.Integer()
     polled = ma.fields.Integer()
     started_at = UTCDateTime()
+    deadline_at = UTCDateTime(
+        metadata={"description": "When it is summarised from the devices that answered by then."}
+    )
     finished_at = UTCDateTime(allow_none=True)
     state = ma.fields.Function(lambda refresh: "done" if refresh.finished_at else "running")
-    summary = ma.fields.Dict(allow_none=True)
+    summary = ma.fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Of the devices that answered: how many, how many online, the mean "
+            "of each attribute; `missing` names those that had not answered by the deadline."
+        },
+    )

@@ -97,6 +97,12 @@ function Location({ location }) {
                 {refresh.summary.online} of {refresh.summary.devices} online · finished{" "}
                 {formatTime(refresh.finished_at)}
               </p>
+              {refresh.summary.missing?.length > 0 && (
+                <p className="missing" data-testid="missing">
+                  No answer by the deadline from{" "}
+                  {refresh.summary.missing.map((device) => device.name).join(", ")}
+                </p>
+              )}
               {refresh.summary.attributes.length > 0 && (
                 <table>
                   <thead>

@@ -37,4 +37,36 @@ describe("Locations", () => {
     expect(screen.queryByRole("alert")).toBeNull();
     expect(screen.getByRole("button", { name: "Refresh lab" }).disabled).toBe(false);
   });
+
+  it("names the devices that had not answered by the deadline", async () => {
+    vi.spyOn(api, "locations").mockResolvedValue([{ location: "lab", devices: 3 }]);
+    vi.spyOn(api, "locationSummary").mockResolvedValue({
+      id: 7,
+      location: "lab",
+      total: 3,
+      polled: 1,
+      state: "done",
+      finished_at: "2026-12-01T23:00:00Z",
+      summary: {
+        devices: 1,
+        online: 1,
+        attributes: [],
+        missing: [
+          { id: 2, name: "Shed plug" },
+          { id: 3, name: "Attic sensor" },
+        ],
+      },
+    });
+    render(
+      <MemoryRouter>
+        <AuthProvider>
+          <Locations />
+        </AuthProvider>
+      </MemoryRouter>,
+    );
+    expect((await screen.findByTestId("missing")).textContent).toBe(
+      "No answer by the deadline from Shed plug, Attic sensor",
+    );
+    expect(screen.getByText("Last refresh: 1 of 3")).toBeTruthy();
+  });
 });
