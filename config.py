@@ -14,6 +14,10 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
 class Config:
     # None means: use (and create on first start) a random key kept in the instance folder.
     SECRET_KEY = os.environ.get("SECRET_KEY")
@@ -49,6 +53,12 @@ class Config:
     JOB_LOST_AFTER = _float("JOB_LOST_AFTER", 60)
     # A running job whose worker has not finished it after this long is run again.
     JOB_RUN_TIMEOUT = _float("JOB_RUN_TIMEOUT", 300)
+    # A broker with no server (the embedded default's filesystem transport) loses the messages
+    # a killed worker held, where RabbitMQ delivers them again; so a worker starting on one
+    # sends every queued job again at once instead of waiting JOB_LOST_AFTER.
+    RESEND_ON_WORKER_START = _bool(
+        "RESEND_ON_WORKER_START", not CELERY_BROKER_URL.startswith(("amqp", "pyamqp"))
+    )
     JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 5)
     JOB_RETRY_BACKOFF = _float("JOB_RETRY_BACKOFF", 2)
     JOB_RETRY_BACKOFF_MAX = _float("JOB_RETRY_BACKOFF_MAX", 300)

@@ -148,7 +148,10 @@ def make_celery(app: Flask) -> Celery:
             Queue(default, Exchange(default), routing_key=default),
             Queue(PROMOTER_QUEUE, Exchange(PROMOTER_QUEUE), routing_key=PROMOTER_QUEUE),
         ),
-        task_routes={"scheduling.promote": {"queue": PROMOTER_QUEUE}},
+        task_routes={
+            "scheduling.promote": {"queue": PROMOTER_QUEUE},
+            "scheduling.resend_queued": {"queue": PROMOTER_QUEUE},
+        },
         beat_schedule={
             "promote-jobs": {
                 "task": "scheduling.promote",

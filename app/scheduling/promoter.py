@@ -63,6 +63,17 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
     return counts
 
 
+def resend_queued(*, batch_size: int = 500) -> dict[str, int]:
+    """Send every queued job again: a worker starts on a broker that loses what a killed
+    worker held (the embedded default), and nothing else would send them before
+    JOB_LOST_AFTER. A message that was not lost runs its job once all the same: the second
+    delivery finds the job done, or moved on to a new token."""
+    counts = {"resent": 0, "recovered": 0, "superseded": 0, "promoted": 0}
+    _promote_where(lambda now: Job.state == JobState.QUEUED, counts, batch_size=batch_size)
+    log.info("worker start: %d queued job(s) sent again", counts["resent"])
+    return counts
+
+
 def _promote_where(
     where: Callable[[datetime], Any],
     counts: dict[str, int],

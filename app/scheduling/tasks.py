@@ -1,6 +1,9 @@
 from datetime import datetime
+from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_ready
+from flask import current_app
 
 from app.database import DATABASE_DOWN
 from app.scheduling import promoter, runner
@@ -39,3 +42,15 @@ def run_job(
 @shared_task(name="scheduling.promote", autoretry_for=DATABASE_DOWN, max_retries=0)
 def promote() -> None:
     promoter.promote()
+
+
+@shared_task(name="scheduling.resend_queued", autoretry_for=DATABASE_DOWN, max_retries=5)
+def resend_queued() -> None:
+    if current_app.config["RESEND_ON_WORKER_START"]:
+        promoter.resend_queued()
+
+
+@worker_ready.connect
+def _resend_when_ready(sender: Any, **kwargs: Any) -> None:
+    """A worker that starts may follow one killed holding messages: have them sent again."""
+    sender.app.send_task(resend_queued.name)
