@@ -5,6 +5,9 @@ in between reads an empty file, loses the message and its worker dies with a JSO
 It also claims messages by moving them to the system temp folder, which is a copy (not an atomic
 move) when that is another filesystem. Here a message is written to a side folder and renamed
 into the queue folder when complete, and claimed by an atomic rename into a folder of its own.
+An exchange's table (which queues it routes to) is likewise replaced whole, never rewritten
+in place: the stock transport creates it empty and then writes it, and a process binding the
+same exchange in between (web, worker and beat starting together) read an empty table.
 """
 
 import os
@@ -15,6 +18,7 @@ from time import monotonic
 from typing import Any
 
 from kombu.transport import filesystem
+from kombu.transport.filesystem import LOCK_EX, exchange_queue_t, lock, unlock
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
@@ -48,6 +52,23 @@ class Channel(filesystem.Channel):
             os.remove(claimed)
             return loads(bytes_to_str(payload))
         raise Empty()
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
+        table = self._exchange_file(exchange)
+        self.control_folder.mkdir(parents=True, exist_ok=True)
+        entry = exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        # One binder at a time, on a lock file of its own; readers never wait for it.
+        with open(table.with_name(f"{table.name}.lock"), "ab") as guard:
+            lock(guard, LOCK_EX)
+            try:
+                queues = self.get_table(exchange)
+                if entry in queues:
+                    return
+                writing = table.with_name(f"{table.name}.{uuid.uuid4().hex}.writing")
+                writing.write_bytes(str_to_bytes(dumps([entry, *queues])))
+                os.replace(writing, table)
+            finally:
+                unlock(guard)
 
 
 class Transport(filesystem.Transport):

@@ -1,6 +1,9 @@
 """The embedded broker delivers every message once while producers and consumers race."""
 
+import multiprocessing
 import threading
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 from kombu import Connection
@@ -43,10 +46,6 @@ def race(folder: Path, transport: str, messages: int = 2000) -> list[int]:
                 received.append(message.payload["n"])
                 message.ack()
 
-    # Bind the queue once before the race, as a worker does when it starts: kombu writes the
-    # exchange's table in place, and two first binds at once can read it half written.
-    with connection() as conn, conn.SimpleQueue("race"):
-        pass
     producers = [threading.Thread(target=produce, args=(i,)) for i in range(2)]
     consumers = [threading.Thread(target=consume) for _ in range(2)]
     for thread in consumers + producers:
@@ -58,6 +57,50 @@ def race(folder: Path, transport: str, messages: int = 2000) -> list[int]:
         thread.join(30)
     assert not errors, errors
     return received
+
+
+def _bind_and_publish(transport: str, options: dict, start: Barrier, errors: Queue) -> None:
+    with Connection("filesystem://", transport=transport, transport_options=options) as conn:
+        start.wait()
+        try:
+            with conn.SimpleQueue("race") as queue:
+                queue.put({"n": 1})  # routed by reading the exchange's table
+        except Exception as exc:  # the stock transport's JSONDecodeError lands here
+            errors.put(repr(exc))
+
+
+def first_binds(folder: Path, transport: str, processes: int = 8, rounds: int = 60) -> list:
+    """Processes binding the same new queue and publishing to it at once (web, worker and
+    beat starting together on a fresh instance), round after round on a fresh control folder
+    each time; the errors they met."""
+    forked = multiprocessing.get_context("fork")  # the transport is imported already
+    errors = forked.Queue()
+    (folder / "queue").mkdir(parents=True, exist_ok=True)
+    for round_ in range(rounds):
+        options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "control_folder": str(folder / f"control-{round_}"),
+        }
+        start = forked.Barrier(processes)
+        children = [
+            forked.Process(target=_bind_and_publish, args=(transport, options, start, errors))
+            for _ in range(processes)
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(30)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    return found
+
+
+def test_queues_bound_at_once_never_read_a_half_written_table(tmp_path: Path) -> None:
+    # A race, so a guard rather than a proof: the stock transport ("filesystem") met 16, 0 and
+    # 6 JSONDecodeErrors in three runs of 60 such rounds here; this one none in any.
+    assert first_binds(tmp_path, OURS) == []
 
 
 def test_every_message_is_delivered_exactly_once(tmp_path: Path) -> None:
