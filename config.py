@@ -33,6 +33,10 @@ class Config:
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND")
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")  # or "json": one JSON object a line
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+    # Celery's own lines for every task ("received", "succeeded in"), beside the engine's one
+    # line per job event; shown at LOG_LEVEL=DEBUG too. Errors always show.
+    LOG_CELERY_TASKS = _bool("LOG_CELERY_TASKS", False)
     TOKEN_TTL = _int("TOKEN_TTL", 24 * 3600)
     # werkzeug's password hashing: scrypt costs ~0.2 s of CPU a hash, on purpose. The tests,
     # which sign up hundreds of users, use a cheap one.

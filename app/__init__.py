@@ -48,7 +48,11 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
-    configure_logging(app.config["LOG_FORMAT"])
+    configure_logging(
+        app.config["LOG_FORMAT"],
+        level=app.config["LOG_LEVEL"],
+        celery_tasks=app.config["LOG_CELERY_TASKS"],
+    )
 
 
 def instance_secret_key(instance: Path) -> str:

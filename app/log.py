@@ -55,7 +55,11 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(log_format: str) -> None:
+# Celery's per-task lines: the message dict on "received", the result on "succeeded in".
+CELERY_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
+
+
+def configure_logging(log_format: str, *, level: str = "INFO", celery_tasks: bool = False) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
@@ -70,10 +74,15 @@ def configure_logging(log_format: str) -> None:
     for existing in [h for h in root.handlers if getattr(h, "punctual", False)]:
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
     # pika logs some twenty lines at INFO for each connection the promoter opens to read the
     # queue's depth; its warnings and errors still show.
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # Two lines per task from Celery on top of the engine's own would drown a terminal (seven
+    # demo devices every 10 s); a task's failure is logged at ERROR and still shows.
+    verbose = celery_tasks or level == "DEBUG"
+    for name in CELERY_TASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
 def start_request() -> None:
