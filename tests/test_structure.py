@@ -1,7 +1,8 @@
 """The layout rules README's "Layout" section states, checked on the source so they hold.
 
 The engine (app/scheduling) knows no domain; HTTP errors are made in routes and app/errors.py
-only; modules and functions stay small enough to read in one go.
+only; benchmarks share devkit with the tests, never the tests themselves; modules and
+functions stay small enough to read in one go.
 """
 
 import ast
@@ -50,9 +51,30 @@ def test_app_modules_are_short() -> None:
     assert not long
 
 
-@pytest.mark.parametrize("folder", ["app"])
+@pytest.mark.parametrize("folder", ["app", "bench", "devkit"])
 def test_functions_are_short(folder: str) -> None:
     assert not [line for path in modules(folder) for line in long_functions(path)]
+
+
+def test_benchmarks_import_nothing_from_the_tests() -> None:
+    """What both need (servers, processes, waits, statistics) lives in devkit."""
+    borrowed = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in modules("bench", "devkit")
+        for module, _ in imported(path)
+        if module == "tests" or module.startswith("tests.")
+    ]
+    assert not borrowed
+
+
+def test_no_module_imports_a_conftest() -> None:
+    importing = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in modules("tests", "bench", "devkit")
+        for module, _ in imported(path)
+        if module.split(".")[-1] == "conftest"
+    ]
+    assert not importing
 
 
 def test_the_engine_imports_no_domain() -> None:

@@ -14,12 +14,12 @@ import pytest
 
 from devkit import processes
 from devkit.ports import free_port
+from tests.e2e.browser import TIMEZONE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DIST_INDEX = processes.ROOT / "frontend" / "dist" / "index.html"
 SCREENSHOTS = processes.ROOT / "test-artifacts" / "screenshots"
 GUNICORN = processes.tool("gunicorn")
-TIMEZONE = "Europe/Paris"  # not UTC, so the tests prove dates are entered in local time
 
 if "embedded" not in os.environ.get("PUNCTUAL_TEST_STACKS", "embedded,rabbitmq").split(","):
     collect_ignore_glob = ["test_*.py"]

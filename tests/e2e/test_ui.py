@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from devkit.waiting import wait_for
 from tests.devices.fake_vendor import FakeVendor
-from tests.e2e.conftest import TIMEZONE
+from tests.e2e.browser import TIMEZONE
 
 # Every test here runs on the embedded stack only (the UI is the same on any stack).
 pytestmark = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
