@@ -11,6 +11,7 @@ same exchange in between (web, worker and beat starting together) read an empty 
 """
 
 import os
+import threading
 import uuid
 from pathlib import Path
 from queue import Empty
@@ -21,6 +22,8 @@ from kombu.transport import filesystem
 from kombu.transport.filesystem import LOCK_EX, exchange_queue_t, lock, unlock
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
+
+_BINDING = threading.Lock()
 
 
 class Channel(filesystem.Channel):
@@ -52,6 +55,13 @@ class Channel(filesystem.Channel):
             os.remove(claimed)
             return loads(bytes_to_str(payload))
         raise Empty()
+
+    def queue_bind(self, *args: Any, **kwargs: Any) -> None:
+        # kombu records a binding in the process's memory before it writes the table file, and
+        # a second connection of this process then skips the bind and publishes by a table not
+        # written yet: its messages were dropped as undeliverable. Both happen under one lock.
+        with _BINDING:
+            super().queue_bind(*args, **kwargs)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
         table = self._exchange_file(exchange)
