@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 BENCH_PACKAGES := rabbitmq-server postgresql wrk
-SYSTEM_TEST_PACKAGES := $(BENCH_PACKAGES) chromium fonts-liberation
+SYSTEM_TEST_PACKAGES := $(BENCH_PACKAGES) chromium fonts-liberation faketime
 FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
 	$(wildcard frontend/vite.config.*) $(shell find frontend/src -type f)
 

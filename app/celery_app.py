@@ -128,6 +128,8 @@ class PromptReconnectConsumer(Consumer):
 
 def make_celery(app: Flask) -> Celery:
     class ContextTask(Task):
+        flask_app = app
+
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)

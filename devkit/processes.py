@@ -140,13 +140,21 @@ class Process:
 # --- Punctual's processes --------------------------------------------------------------------
 
 
+WORKER_READY = " ready."
+
+
+def worker_args(name: str = "worker", concurrency: int = 2) -> list[str]:
+    """The command line of a Celery worker of Punctual's (put a wrapper such as faketime before
+    it to run it otherwise)."""
+    args = [CELERY, "-A", "tasks", "worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
+    return [*args, "--without-gossip", "--without-mingle", f"--hostname={name}@%h"]
+
+
 def worker(
     env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 2
 ) -> Process:
     """A Celery worker of Punctual's, started and ready."""
-    args = [CELERY, "-A", "tasks", "worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
-    args += ["--without-gossip", "--without-mingle", f"--hostname={name}@%h"]
-    return Process(name, args, env, log_dir, ready=" ready.").start()
+    return Process(name, worker_args(name, concurrency), env, log_dir, WORKER_READY).start()
 
 
 def beat(env: dict[str, str], log_dir: Path, name: str = "beat") -> Process:

@@ -8,6 +8,7 @@ from app.database import add_unique, found, owned, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.polls.models import Option, Poll, Vote
+from app.scheduling import clock
 from app.scheduling import service as scheduling
 
 CLOSE = "poll.close"
@@ -141,7 +142,7 @@ def close(*, poll_id: int) -> None:
     The UPDATE waits for the votes in flight (they hold the poll's row shared), leaves a poll
     that is gone or already closed alone, and returns the owner of one it closed: no extra read.
     """
-    closed_at = utcnow()
+    closed_at = clock.now()  # the database's time, whatever this worker's clock says
     owner_id = db.session.execute(
         _CLOSE, {"poll_id": poll_id, "now": closed_at}
     ).scalar_one_or_none()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.database import DATABASE_DOWN, utcnow
 from app.extensions import db
+from app.scheduling import clock
 from app.scheduling.models import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ def _send(job_id: int, placement: Placement) -> None:
             "subject_id": placement.subject_id,
             "due_at": placement.due_at.isoformat(),
         },
-        eta=placement.due_at if placement.due_at > utcnow() else None,
+        # Overdue (on the database's clock: the promoter may run on a machine whose clock is
+        # ahead) goes without an ETA, so the worker need not hold it.
+        eta=placement.due_at if placement.due_at > clock.now() else None,
         retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
     )
 

@@ -13,8 +13,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from app.database import utcnow
 from app.extensions import db
+from app.scheduling import clock
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job, JobState, job_fields
 from app.scheduling.outbox import publish_after_commit
@@ -53,10 +53,10 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
     left = _promote_where(_deferrable, counts, batch_size=batch_size, limit=_room_in_queue())
     if left == 0:  # the queue is full: count what waits
         counts["held_back"] = db.session.execute(
-            select(func.count(Job.id)).where(_deferrable(utcnow()))
+            select(func.count(Job.id)).where(_deferrable(clock.now()))
         ).scalar_one()
     dialect = db.session.get_bind().dialect.name
-    db.session.execute(record_promoter_run(dialect), {"now": utcnow()})
+    db.session.execute(record_promoter_run(dialect), {"now": clock.now()})
     db.session.commit()
     if any(counts.values()):
         log.info("promoter: %s", counts)
@@ -83,7 +83,7 @@ def _promote_where(
 ) -> int | None:
     """Promote jobs matching `where(now)`, oldest due first, at most `limit`; what is left of it."""
     while limit is None or limit > 0:
-        now = utcnow()
+        now = clock.now()
         size = batch_size if limit is None else min(batch_size, limit)
         jobs = (
             db.session.execute(

@@ -14,9 +14,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Update
 
-from app.database import DATABASE_DOWN, locked, utcnow
+from app.database import DATABASE_DOWN, locked
 from app.extensions import db
-from app.scheduling import service
+from app.scheduling import clock, service
 from app.scheduling.models import Claim, Job, JobState, job_fields
 from app.scheduling.outbox import Placement, publish_after_commit
 from app.scheduling.registry import JobKind, kind_of
@@ -92,7 +92,7 @@ def _run_claimed(claim: Claim, spec: JobKind, *, counted: bool) -> int | None:
             db.session.rollback()  # end its reads: the slow part held no lock
     spec.run(claim, *prepared)
     expected = (JobState.RUNNING,) if counted else _STARTABLE
-    attempt = _mark(MARK_SUCCEEDED[counted], claim, expected, finished=utcnow())
+    attempt = _mark(MARK_SUCCEEDED[counted], claim, expected, finished=clock.now())
     if attempt is None:
         _refuse(job_id=claim.id, token=claim.token, now=claim.started_at)
         return None
@@ -106,7 +106,7 @@ def _claim(*, job_id: int, token: str, sent: Placement | None) -> Claim | None:
     A message saying what its job is, and due, starts without reading the job: the UPDATE
     that marks it finds out whether the message was still good.
     """
-    now = utcnow()
+    now = clock.now()
     if sent is not None and sent.due_at <= now + EARLY_TOLERANCE:
         claim = Claim(job_id, sent.kind, sent.subject_id, token, sent.due_at, now)
     else:
@@ -207,7 +207,7 @@ def _record_failure(claim: Claim, *, error: Exception, counted: bool) -> None:
     job.last_error = f"{type(error).__name__}: {error}"[:2000]
     if job.attempts >= job.max_attempts:
         job.state = JobState.FAILED
-        job.finished_at = utcnow()
+        job.finished_at = clock.now()
         log.error(
             "job %s failed for good after %d attempts", job.id, job.attempts, extra=job_fields(job)
         )
@@ -216,7 +216,7 @@ def _record_failure(claim: Claim, *, error: Exception, counted: bool) -> None:
         delay = backoff(
             job.attempts, base=config["JOB_RETRY_BACKOFF"], cap=config["JOB_RETRY_BACKOFF_MAX"]
         )
-        service.place(job, utcnow() + timedelta(seconds=delay))
+        service.place(job, clock.now() + timedelta(seconds=delay))
         log.info(
             "job %s retries in %.1f s (attempt %d)",
             job.id,
