@@ -18,6 +18,15 @@ def own_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> I
         yield stack
 
 
+def embedded_stack(folder: Path, **settings: str) -> Stack:
+    """The embedded default (SQLite, the filesystem broker) of one test's own, migrated."""
+    folder.mkdir(parents=True, exist_ok=True)
+    database = f"sqlite:///{folder / 'punctual.db'}"
+    stack = Stack(folder.name, folder, database, "filesystem://", settings=settings)
+    processes.migrate(stack.env())
+    return stack
+
+
 class Fleet:
     """The worker and beat processes of one test; every one is gone when the test ends."""
 

@@ -11,9 +11,8 @@ import pytest
 from flask import Flask
 
 from app.database import utcnow
-from devkit import processes
 from devkit.waiting import wait_for
-from tests.faults.fleet import Fleet
+from tests.faults.fleet import Fleet, embedded_stack
 from tests.faults.polls import (
     assert_exactly_once,
     lateness,
@@ -31,20 +30,9 @@ PROMPT = 5.0
 
 
 @pytest.fixture
-def embedded(tmp_path: Path) -> Iterator[Stack]:
-    """The embedded default of these tests' own, with the lost-message sweep at its default:
-    left to it, the closes would wait a minute."""
-    folder = tmp_path / "embedded"
-    folder.mkdir()
-    stack = Stack(
-        "embedded-restart",
-        folder,
-        f"sqlite:///{folder / 'punctual.db'}",
-        "filesystem://",
-        settings={"SCHEDULER_HORIZON": "60", "JOB_LOST_AFTER": "60"},
-    )
-    processes.migrate(stack.env())
-    yield stack
+def embedded(tmp_path: Path) -> Stack:
+    """With the lost-message sweep at its default: left to it, the closes would wait a minute."""
+    return embedded_stack(tmp_path / "embedded", SCHEDULER_HORIZON="60", JOB_LOST_AFTER="60")
 
 
 @pytest.fixture
