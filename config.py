@@ -25,7 +25,14 @@ class Config:
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'punctual.db'}"
     )
     # A connection that died with a database restart is replaced instead of failing a request.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # A process holds at most pool_size + max_overflow connections; the I/O worker's threads
+    # hold one only while they read or write (never while a vendor answers), so 25 covers its
+    # default 20 threads.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": True,
+        "pool_size": _int("DATABASE_POOL_SIZE", 5),
+        "max_overflow": _int("DATABASE_MAX_OVERFLOW", 20),
+    }
     # filesystem:// is kombu's serverless transport: the embedded default.
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
     BROKER_FOLDER = os.environ.get("BROKER_FOLDER", str(INSTANCE_DIR / "broker"))

@@ -15,6 +15,9 @@ from kombu import Exchange, Queue
 # wait, expire and be dropped, so promotion (and with it backpressure and the re-sending of lost
 # messages) would stop exactly when the queue is deep. Every worker consumes both queues.
 PROMOTER_QUEUE = "punctual.promoter"
+# Jobs that mostly wait on a vendor's API (device polls and commands, a location's chunks):
+# consumed by a worker on the threads pool, tens at once (Procfile: io).
+IO_QUEUE = "punctual.io"
 # A promotion still waiting after this long is dropped: later ones do its work. Not shorter: a
 # worker's prefetched jobs (slow vendors) can delay it, and if each one expired while waiting
 # behind them, none would ever run.
@@ -149,6 +152,7 @@ def make_celery(app: Flask) -> Celery:
         task_queues=(
             Queue(default, Exchange(default), routing_key=default),
             Queue(PROMOTER_QUEUE, Exchange(PROMOTER_QUEUE), routing_key=PROMOTER_QUEUE),
+            Queue(IO_QUEUE, Exchange(IO_QUEUE), routing_key=IO_QUEUE),
         ),
         task_routes={
             "scheduling.promote": {"queue": PROMOTER_QUEUE},

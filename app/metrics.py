@@ -18,6 +18,7 @@ from prometheus_client.exposition import generate_latest
 from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.celery_app import IO_QUEUE
 from app.database import utcnow
 from app.devices.models import Device
 from app.extensions import db
@@ -147,15 +148,15 @@ class DatabaseCollector:
         family = GaugeMetricFamily(
             "punctual_queue_depth", "Messages waiting in a broker queue.", labels=["queue"]
         )
-        queue = self.celery.conf.task_default_queue
-        try:
-            depth = queue_depth(self.celery, queue)
-        except Exception as exc:
-            # No sample is "unknown" to Prometheus, where 0 would say "empty"; the other
-            # metrics still report, and /healthz says what is down.
-            log.warning("metrics: no depth for queue %s: %s", queue, exc)
-        else:
-            family.add_metric([queue], depth)
+        for queue in (self.celery.conf.task_default_queue, IO_QUEUE):
+            try:
+                depth = queue_depth(self.celery, queue)
+            except Exception as exc:
+                # No sample is "unknown" to Prometheus, where 0 would say "empty"; the other
+                # metrics still report, and /healthz says what is down.
+                log.warning("metrics: no depth for queue %s: %s", queue, exc)
+            else:
+                family.add_metric([queue], depth)
         return family
 
 

@@ -8,12 +8,13 @@ from app.scheduling.registry import handler
 handler(
     polling.POLL,
     prepare=polling.fetch,
+    io=True,
     instead_of_cancelling=(
         "A device's polls stop when it is paused or deleted: pause device {subject_id} "
         "(PATCH /api/devices/{subject_id} with paused true) or delete it."
     ),
 )(polling.run_poll)
-handler(commands.COMMAND, prepare=commands.deliver_command)(commands.run_command)
+handler(commands.COMMAND, prepare=commands.deliver_command, io=True)(commands.run_command)
 
 
 # A refresh ends by itself: at its deadline at the latest.

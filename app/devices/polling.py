@@ -67,10 +67,8 @@ def fetch(device_id: int) -> PollOutcome | None:
     ref = DeviceRef(vendor_id=device.vendor_id, commanded_on=device.commanded_on)
     db.session.rollback()
     try:
-        vendor = get_vendor(vendor_name)
-        return PollOutcome(
-            status=vendor.get_status(ref), attributes=tuple(vendor.get_attributes(ref))
-        )
+        status, attributes = get_vendor(vendor_name).read(ref)
+        return PollOutcome(status=status, attributes=tuple(attributes))
     except VendorError as exc:
         return PollOutcome(error=str(exc))
 

@@ -3,6 +3,7 @@
 from celery import chord, group, shared_task
 from flask import current_app
 
+from app.celery_app import IO_QUEUE
 from app.devices import locations
 from app.extensions import db
 
@@ -33,7 +34,7 @@ def launch_refresh(refresh_id: int) -> None:
     # Chunks run as celery.starmap, which would ignore its result like every task here
     # (task_ignore_result): a chord can only finish if its header's results are stored.
     header = group(
-        chunk.set(ignore_result=False)
+        chunk.set(ignore_result=False, queue=IO_QUEUE)
         for chunk in poll_for_refresh.chunks(calls, size).group().tasks
     )
     chord(header)(summarise_location.s(refresh_id))

@@ -15,10 +15,12 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
+from app.celery_app import IO_QUEUE
 from app.database import DATABASE_DOWN, utcnow
 from app.extensions import db
 from app.scheduling import clock
 from app.scheduling.models import Job, JobState
+from app.scheduling.registry import is_io
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def _send(job_id: int, placement: Placement) -> None:
         # ahead) goes without an ETA, so the worker need not hold it.
         eta=placement.due_at if placement.due_at > clock.now() else None,
         retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
+        queue=IO_QUEUE if is_io(placement.kind) else None,
     )
 
 

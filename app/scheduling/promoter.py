@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
+from app.celery_app import IO_QUEUE
 from app.extensions import db
 from app.scheduling import clock
 from app.scheduling.broker import queue_depth
@@ -107,15 +108,20 @@ def _promote_where(
 
 
 def _room_in_queue() -> int | None:
-    """How many more messages the queue takes before it is over BACKPRESSURE_QUEUE_LIMIT;
-    None when its depth cannot be read (work is not held back on a guess)."""
+    """How many more messages the job queues take before the deeper of them (the prefork
+    queue, the I/O queue) is over BACKPRESSURE_QUEUE_LIMIT; None when no depth can be read
+    (work is not held back on a guess)."""
     limit = current_app.config["BACKPRESSURE_QUEUE_LIMIT"]
     celery = current_app.extensions["celery"]
-    try:
-        depth = queue_depth(celery, celery.conf.task_default_queue)
-    except Exception as exc:
-        log.warning("promoter: could not read the queue depth: %s", exc)
+    depths = []
+    for queue in (celery.conf.task_default_queue, IO_QUEUE):
+        try:
+            depths.append(queue_depth(celery, queue))
+        except Exception as exc:
+            log.warning("promoter: could not read the depth of queue %s: %s", queue, exc)
+    if not depths:
         return None
+    depth = max(depths)
     room = max(limit - depth, 0)
     if room == 0:
         log.warning("promoter: queue depth %d over %d, holding back deferrable jobs", depth, limit)

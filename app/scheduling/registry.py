@@ -14,6 +14,9 @@ class JobKind:
     # be cancelled on their own, and this tells the user what to do instead. `{subject_id}` is
     # replaced by the job's subject.
     instead_of_cancelling: str | None = None
+    # Mostly waiting on I/O (a vendor's API): sent to the I/O queue, whose worker runs tens at
+    # once on threads, instead of the prefork queue that runs one per process.
+    io: bool = False
 
 
 _kinds: dict[str, JobKind] = {}
@@ -24,6 +27,7 @@ def handler(
     *,
     prepare: Callable[[int], Any] | None = None,
     instead_of_cancelling: str | None = None,
+    io: bool = False,
 ) -> Callable:
     """Register the function that runs jobs of `kind`: `function(job)`, `job` a `Claim`.
 
@@ -33,6 +37,7 @@ def handler(
     `prepare`, the runner first calls `prepare(subject_id)` outside any transaction (for slow
     I/O) and passes its result as the function's second argument: `function(job, prepared)`.
     With `instead_of_cancelling`, a user's request to cancel such a job is refused with it.
+    With `io`, its messages go to the I/O queue (see JobKind.io).
     """
 
     def register(function: Callable[..., None]) -> Callable[..., None]:
@@ -40,7 +45,7 @@ def handler(
         if existing is not None and existing.run is not function:
             raise ValueError(f"two handlers for job kind {kind!r}")
         _kinds[kind] = JobKind(
-            run=function, prepare=prepare, instead_of_cancelling=instead_of_cancelling
+            run=function, prepare=prepare, instead_of_cancelling=instead_of_cancelling, io=io
         )
         return function
 
@@ -60,3 +65,9 @@ def instead_of_cancelling(name: str, *, subject_id: int) -> str | None:
     if spec is None or spec.instead_of_cancelling is None:
         return None
     return spec.instead_of_cancelling.format(subject_id=subject_id)
+
+
+def is_io(name: str) -> bool:
+    """Whether jobs of this kind go to the I/O queue (an unknown kind does not)."""
+    spec = _kinds.get(name)
+    return spec is not None and spec.io

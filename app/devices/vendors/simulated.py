@@ -51,5 +51,8 @@ class SimulatedVendor:
             readings.append(AttributeReport("humidity", humidity, "%", at))
         return readings
 
+    def read(self, device: DeviceRef) -> tuple[StatusReport, list[AttributeReport]]:
+        return self.get_status(device), self.get_attributes(device)
+
     def set_status(self, device: DeviceRef, is_on: bool) -> None:
         self._check(device)
