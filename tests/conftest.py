@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from devkit import processes
+from devkit.fake_vendor import FakeVendor
 from devkit.servers import PostgresServer, RabbitMQServer, stop_epmd
-from tests.devices.fake_vendor import FakeVendor
 from tests.measured import FACTS, report
 from tests.stacks import Stack, app_on
 

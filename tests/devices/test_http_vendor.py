@@ -10,7 +10,7 @@ import pytest
 
 from app.devices.vendors.base import DeviceRef, VendorError
 from app.devices.vendors.http import HttpVendor, _decode, _parse_attributes, _parse_status
-from tests.devices.fake_vendor import FakeVendor, unused_url
+from devkit.fake_vendor import FakeVendor, unused_url
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from devkit.fake_vendor import FakeVendor
 from devkit.waiting import wait_for
-from tests.devices.fake_vendor import FakeVendor
 from tests.factories import create_device, user_headers
 
 pytestmark = pytest.mark.usefixtures("worker", "beat")

@@ -18,7 +18,7 @@ from app.devices.vendors.base import AttributeReport, StatusReport
 from app.extensions import db
 from app.scheduling import runner
 from app.scheduling import service as scheduling
-from tests.devices.fake_vendor import FakeVendor
+from devkit.fake_vendor import FakeVendor
 from tests.factories import create_device, user_headers
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.fake_vendor import FakeVendor
 from devkit.waiting import wait_for
-from tests.devices.fake_vendor import FakeVendor
 from tests.e2e.browser import TIMEZONE
 
 # Every test here runs on the embedded stack only (the UI is the same on any stack).

@@ -12,8 +12,8 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db
+from devkit.fake_vendor import FakeVendor
 from devkit.waiting import wait_for
-from tests.devices.fake_vendor import FakeVendor
 from tests.factories import create_device, user_headers
 from tests.faults.fleet import Fleet, embedded_stack
 from tests.stacks import Stack

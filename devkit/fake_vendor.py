@@ -1,15 +1,24 @@
-"""A fake vendor HTTP server for tests: real sockets on 127.0.0.1, scripted failures, no logging.
+"""A fake vendor HTTP server: real sockets on 127.0.0.1, scripted failures, no logging.
 
 with FakeVendor() as fake:
     fake.set_behaviour("plug-1", "flaky", failures=2)
     HttpVendor(base_url=fake.url, ...).get_status(DeviceRef("plug-1"))
     assert fake.count("plug-1") == 3
+
+The tests run it in their own process; the benchmarks as a process of its own
+(`python -m devkit.fake_vendor --port P --delay 0.25`), so that its CPU is counted apart and
+its threads do not share a GIL with the benchmark's sampling. It speaks HTTP/1.1 with keep-alive,
+as vendor APIs do, so a client that pools connections reuses them.
 """
 
+import argparse
+import contextlib
 import json
+import signal
 import socket
 import socketserver
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 MODES = frozenset({"ok", "slow", "error500", "flaky", "404", "garbage", "bad-shape"})
 LEAVES = frozenset({"status", "attributes"})
+READY = "fake vendor listening on"  # the line main() prints, followed by its URL
 
 
 @dataclass
@@ -28,13 +38,22 @@ class _Behaviour:
 
 
 class FakeVendor:
-    """A vendor API at `url`: GET/PUT /devices/<id>/status, GET /devices/<id>/attributes."""
+    """A vendor API at `url`: GET/PUT /devices/<id>/status, GET /devices/<id>/attributes.
 
-    def __init__(self) -> None:
+    Every device without a behaviour of its own answers after `delay` seconds (none: at once).
+    GET /_stats tells what it served (see stats()).
+    """
+
+    def __init__(self, delay: float = 0.0, port: int = 0) -> None:
         self.url = ""
+        self.port = port
         self.status: dict[str, bool] = {}
         self._requests: list[tuple[str, str]] = []
         self._behaviours: dict[str, _Behaviour] = {}
+        self._initial_delay = delay
+        self._default = _default(delay)
+        self._connections = 0
+        self._in_flight = self._in_flight_max = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -49,7 +68,7 @@ class FakeVendor:
     def start(self) -> "FakeVendor":
         """Listen on a free port and serve from a background thread."""
         self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
         self._server.fake = self
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -64,16 +83,33 @@ class FakeVendor:
             return
         self._stopping.set()
         self._server.shutdown()
+        # A keep-alive connection's thread waits for the next request: end its wait too.
+        self._server.close_connections()
         self._server.server_close()
         self._thread.join()
         self._server = self._thread = None
 
     def reset(self) -> None:
-        """Forget requests, behaviours and device states."""
+        """Forget requests, behaviours and device states; the default delay is the initial one."""
         with self._lock:
             self._requests.clear()
             self._behaviours.clear()
             self.status.clear()
+            self._default = _default(self._initial_delay)
+
+    def set_default(self, delay: float) -> None:
+        """From now on, every device without a behaviour of its own answers after `delay` s."""
+        with self._lock:
+            self._default = _default(delay)
+
+    def stats(self) -> dict[str, int]:
+        """Requests received, connections opened, and the most requests it held at once."""
+        with self._lock:
+            return {
+                "requests": len(self._requests),
+                "connections": self._connections,
+                "in_flight_max": self._in_flight_max,
+            }
 
     def set_behaviour(
         self, vendor_id: str, mode: str, delay: float = 0.0, failures: int = 2
@@ -110,10 +146,25 @@ class FakeVendor:
         with self._lock:
             self._requests.append((method, path))
 
+    def _connected(self) -> None:
+        with self._lock:
+            self._connections += 1
+
+    @contextlib.contextmanager
+    def _serving(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+            self._in_flight_max = max(self._in_flight_max, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
     def _take(self, vendor_id: str) -> _Behaviour:
         """The behaviour for this request, using up one of a flaky device's failures."""
         with self._lock:
-            behaviour = self._behaviours.get(vendor_id, _Behaviour())
+            behaviour = self._behaviours.get(vendor_id, self._default)
             if behaviour.mode != "flaky":
                 return behaviour
             if behaviour.failures_left > 0:
@@ -128,6 +179,10 @@ class FakeVendor:
     def _switch(self, vendor_id: str, is_on: bool) -> None:
         with self._lock:
             self.status[vendor_id] = is_on
+
+
+def _default(delay: float) -> _Behaviour:
+    return _Behaviour("slow", delay) if delay > 0 else _Behaviour()
 
 
 def unused_url() -> str:
@@ -154,7 +209,21 @@ class _Server(ThreadingHTTPServer):
     # Non-daemon handler threads, so server_close() joins them and nothing outlives stop().
     daemon_threads = False
     block_on_close = True
+    # socketserver's backlog of 5 drops connections that hundreds of clients open at once
+    # (a client without keep-alive opens one per request); a dropped SYN costs it a second.
+    request_queue_size = 1024
     fake: FakeVendor
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.open: set[socket.socket] = set()
+        self.open_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        with self.open_lock:
+            for connection in self.open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup, which can stall in a sandbox.
@@ -168,7 +237,27 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    timeout = 5  # seconds; a stuck client must not hang stop()
+    # Keep-alive: one connection serves request after request (every answer has a length).
+    protocol_version = "HTTP/1.1"
+    # The headers and the body are two writes; with Nagle's algorithm the body waited for the
+    # client's delayed ACK of the headers, 40 ms on every answer of a kept-alive connection.
+    disable_nagle_algorithm = True
+    # Seconds an idle connection stays open, as a vendor's front end would keep it; stop()
+    # does not wait for it.
+    timeout = 60
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._connected()
+        with self.server.open_lock:
+            self.server.open.add(self.connection)
+            if self.server.fake._stopping.is_set():  # accepted as stop() closed the others
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        with self.server.open_lock:
+            self.server.open.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -187,8 +276,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         fake = self.server.fake
-        fake._record(method, self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if (method, self.path) == ("GET", "/_stats"):
+            return self._send(200, fake.stats())
+        fake._record(method, self.path)
+        with fake._serving():
+            self._route_and_answer(method, body)
+
+    def _route_and_answer(self, method: str, body: bytes) -> None:
+        fake = self.server.fake
         route = _route(self.path)
         if route is None:
             return self._send(404, {"error": "no such path"})
@@ -251,3 +347,19 @@ def _bad_shape(leaf: str) -> dict[str, Any]:
     if leaf == "status":
         return {"is_on": "yes", "valid_at": 12}
     return {"attributes": {"temperature": 21.5}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve on 127.0.0.1 until SIGTERM: `python -m devkit.fake_vendor --port P --delay S`."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: None)  # wake pause(), then stop cleanly
+    with FakeVendor(delay=args.delay, port=args.port) as fake:
+        print(f"{READY} {fake.url}", flush=True)
+        signal.pause()
+
+
+if __name__ == "__main__":
+    main()
