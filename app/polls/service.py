@@ -3,8 +3,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import joinedload
 
-from app.database import add_unique, found, owned, utcnow
+from app.database import add_unique, commit_and_keep, owned, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.polls.models import Option, Poll, Vote
@@ -24,9 +25,9 @@ def create_poll(*, owner_id: int, title: str, options: list[str], close_date: da
         options=[Option(name=name.strip(), position=i) for i, name in enumerate(options)],
     )
     db.session.add(poll)
-    db.session.flush()
+    db.session.flush()  # the poll's id, for its job (its options go in the same INSERT round)
     scheduling.schedule(kind=CLOSE, subject_id=poll.id, due_at=close_date, owner_id=owner_id)
-    db.session.commit()
+    commit_and_keep()  # the answer is what was just written: no reload
     return poll
 
 
@@ -41,7 +42,19 @@ def polls_query(*, status: str) -> Select:
 
 
 def get_poll(*, poll_id: int) -> Poll:
-    return found(Poll, poll_id)
+    """The poll with its owner and options, in one statement."""
+    poll = (
+        db.session.execute(
+            select(Poll)
+            .where(Poll.id == poll_id)
+            .options(joinedload(Poll.owner), joinedload(Poll.options))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if poll is None:
+        raise NotFound(f"Poll {poll_id} does not exist.")
+    return poll
 
 
 def with_my_votes(polls: Sequence[Poll], *, user_id: int | None) -> Sequence[Poll]:
@@ -103,25 +116,40 @@ def delete_poll(*, poll_id: int, user_id: int) -> None:
 
 def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
     """Record one vote; counts are incremented in SQL so concurrent votes all count."""
-    # A shared lock: votes run side by side, and closing (which locks for update) waits for
-    # the votes already in flight, so none lands after the poll closed.
-    poll = db.session.execute(
-        select(Poll).where(Poll.id == poll_id).with_for_update(read=True)
-    ).scalar_one_or_none()
+    poll = db.session.execute(_LOCK_FOR_VOTE, {"poll_id": poll_id}).one_or_none()
     if poll is None:
         raise NotFound(f"Poll {poll_id} does not exist.")
-    if not poll.is_open(utcnow()):
+    if not (poll.closed_at is None and utcnow() < poll.close_date):  # as Poll.is_open
         raise Conflict(f"Poll {poll_id} is closed: voting ended at its close date.")
-    option = db.session.get(Option, option_id)
-    if option is None or option.poll_id != poll_id:
-        raise Invalid("option_id", f"Poll {poll_id} has no option {option_id}.")
     vote = add_unique(
         Vote(poll_id=poll_id, option_id=option_id, user_id=user_id),
         conflict=f"You have already voted in poll {poll_id}.",
     )
-    db.session.execute(update(Option).where(Option.id == option_id).values(votes=Option.votes + 1))
-    db.session.commit()
+    counted = db.session.execute(_COUNT_VOTE, {"chosen": option_id, "of_poll": poll_id})
+    if counted.scalar_one_or_none() is None:  # no such option in this poll: the vote goes
+        db.session.rollback()
+        raise Invalid("option_id", f"Poll {poll_id} has no option {option_id}.")
+    commit_and_keep()
     return vote
+
+
+# Built once, with the vote's two statements below: votes come in bursts (a poll's last
+# minute), and building a statement costs more than running it.
+_poll = Poll.__table__
+_option = Option.__table__
+# A shared lock: votes run side by side, and closing (which locks for update) waits for the
+# votes already in flight, so none lands after the poll closed.
+_LOCK_FOR_VOTE = (
+    select(_poll.c.closed_at, _poll.c.close_date)
+    .where(_poll.c.id == bindparam("poll_id"))
+    .with_for_update(read=True)
+)
+_COUNT_VOTE = (
+    update(_option)
+    .where(_option.c.id == bindparam("chosen"), _option.c.poll_id == bindparam("of_poll"))
+    .values(votes=_option.c.votes + 1)
+    .returning(_option.c.id)
+)
 
 
 # --- job handlers (see jobs.py): run inside the job's transaction ----------------------------
