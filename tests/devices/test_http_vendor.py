@@ -9,7 +9,8 @@ from urllib.parse import quote
 import pytest
 
 from app.devices.vendors.base import DeviceRef, VendorError
-from app.devices.vendors.http import HttpVendor, _decode, _parse_attributes, _parse_status
+from app.devices.vendors.http import HttpVendor
+from app.devices.vendors.payloads import decode, parse_attributes, parse_status
 from devkit.fake_vendor import FakeVendor, unused_url
 
 
@@ -177,10 +178,10 @@ def attribute(**changes: Any) -> dict[str, Any]:
 
 
 def test_valid_at_is_converted_to_utc() -> None:
-    report = _parse_status({"is_on": False, "valid_at": NOW})
+    report = parse_status({"is_on": False, "valid_at": NOW})
     assert report.valid_at == datetime(2025, 1, 2, 2, 4, 5, tzinfo=UTC)
     assert report.valid_at.tzinfo == UTC
-    assert _parse_status({"is_on": True, "valid_at": "2025-01-02T03:04:05Z"}).is_on is True
+    assert parse_status({"is_on": True, "valid_at": "2025-01-02T03:04:05Z"}).is_on is True
 
 
 @pytest.mark.parametrize(
@@ -196,7 +197,7 @@ def test_valid_at_is_converted_to_utc() -> None:
 )
 def test_invalid_status_payloads(payload: Any, message: str) -> None:
     with pytest.raises(VendorError, match=f"^vendor sent an invalid status: .*{message}"):
-        _parse_status(payload)
+        parse_status(payload)
 
 
 @pytest.mark.parametrize(
@@ -217,11 +218,11 @@ def test_invalid_status_payloads(payload: Any, message: str) -> None:
 )
 def test_invalid_attribute_payloads(payload: Any, message: str) -> None:
     with pytest.raises(VendorError, match=f"^vendor sent invalid attributes: .*{message}"):
-        _parse_attributes(payload)
+        parse_attributes(payload)
 
 
 def test_valid_attribute_payload_limits() -> None:
-    readings = _parse_attributes(
+    readings = parse_attributes(
         {"attributes": [attribute(name="n" * 100, units="", value=3)] * 100}
     )
     assert len(readings) == 100
@@ -232,4 +233,4 @@ def test_valid_attribute_payload_limits() -> None:
 @pytest.mark.parametrize("content", [b"", b"{", b"\xff\xfe\x00", b"[" * 100_000, b"NaN?"])
 def test_undecodable_bodies(content: bytes) -> None:
     with pytest.raises(VendorError, match=r"^vendor sent invalid JSON$"):
-        _decode(content)
+        decode(content)
