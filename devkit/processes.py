@@ -141,6 +141,9 @@ class Process:
 
 
 WORKER_READY = " ready."
+# The queue of the jobs that mostly wait on a vendor (app/celery_app.py's IO_QUEUE; devkit
+# imports nothing of the service).
+IO_QUEUE = "punctual.io"
 
 
 def worker_args(name: str = "worker", concurrency: int = 2) -> list[str]:
@@ -151,10 +154,27 @@ def worker_args(name: str = "worker", concurrency: int = 2) -> list[str]:
 
 
 def worker(
-    env: dict[str, str], log_dir: Path, name: str = "worker", concurrency: int = 2
+    env: dict[str, str],
+    log_dir: Path,
+    name: str = "worker",
+    concurrency: int = 2,
+    queues: str | None = None,
 ) -> Process:
-    """A Celery worker of Punctual's, started and ready."""
-    return Process(name, worker_args(name, concurrency), env, log_dir, WORKER_READY).start()
+    """A Celery worker of Punctual's (prefork), started and ready; on `queues` (comma-separated,
+    Celery's -Q) or, by default, on every queue Punctual has."""
+    args = worker_args(name, concurrency)
+    if queues:
+        args += ["-Q", queues]
+    return Process(name, args, env, log_dir, WORKER_READY).start()
+
+
+def io_worker(
+    env: dict[str, str], log_dir: Path, name: str = "io", concurrency: int = 20
+) -> Process:
+    """A worker on Celery's threads pool consuming the I/O-bound jobs' queue, started and ready."""
+    args = [CELERY, "-A", "tasks", "worker", "-P", "threads", f"--concurrency={concurrency}"]
+    args += ["-Q", IO_QUEUE, "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    return Process(name, [*args, f"--hostname={name}@%h"], env, log_dir, WORKER_READY).start()
 
 
 def beat(env: dict[str, str], log_dir: Path, name: str = "beat") -> Process:

@@ -110,3 +110,32 @@ def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
         tree = [root, *descendants(root, processes)]
         used[name] = sum(processes[p].cpu_ticks for p in tree if p in processes) / CLOCK_TICKS
     return used
+
+
+def _socket_inodes(pids: list[int]) -> set[str]:
+    """The inodes of the sockets these processes hold open."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):  # gone, or going while we looked
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def connections_to(port: int, pids: list[int]) -> int:
+    """Established TCP connections these processes hold to `port` (a server's, on any host)."""
+    inodes = _socket_inodes(pids)
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                remote, state, inode = fields[2], fields[3], fields[9]
+                established = state == "01"  # TCP_ESTABLISHED, in hex
+                count += (
+                    established and int(remote.rsplit(":", 1)[1], 16) == port and inode in inodes
+                )
+    return count

@@ -235,7 +235,7 @@ class RabbitMQServer:
         """The node's resource alarms (memory, disk) in Erlang terms; "[]" when there are none."""
         return self._ctl("eval", "rabbit_alarm:get_alarms().").strip()
 
-    def _queues(self) -> dict[str, tuple[int, int]]:
+    def queues(self) -> dict[str, tuple[int, int]]:
         """(ready, unacknowledged) messages of each queue on vhost ``/``."""
         columns = ["name", "messages_ready", "messages_unacknowledged"]
         out = self._ctl("list_queues", "-p", "/", "-q", "--no-table-headers", *columns)
@@ -247,14 +247,14 @@ class RabbitMQServer:
 
     def queue_depth(self, queue: str) -> int:
         """Messages in ``queue`` on vhost ``/`` (ready + unacknowledged)."""
-        queues = self._queues()
+        queues = self.queues()
         if queue not in queues:
             raise KeyError(f"no queue {queue!r} on {self.node}")
         return sum(queues[queue])
 
     def queue_counts(self, queue: str) -> tuple[int, int]:
         """(ready, unacknowledged) messages of ``queue``; (0, 0) if it does not exist."""
-        return self._queues().get(queue, (0, 0))
+        return self.queues().get(queue, (0, 0))
 
     def purge_queue(self, queue: str) -> int:
         """Drop every ready message of ``queue``: a broker that lost them. Returns how many."""
