@@ -5,18 +5,18 @@ import itertools
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, select
 
 from app.devices.models import AttributeReading, Device, PollFailure, StatusReading
-from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job
 from bench import harness
-from devkit import proctree
 
 OUTSTANDING = ("scheduled", "queued", "running")
+Probe = Callable[[], Any]  # one number to sample every second (a queue's depth, a process's RSS)
 
 
 # --- sampling while it runs --------------------------------------------------------------------
@@ -74,12 +74,13 @@ def outstanding_sample(engine: Engine) -> dict[str, Any]:
 
 
 def sample_until(
-    end: float, engine: Engine, celery: Any, rabbitmq: Any, worker_pids: list[int]
+    end: float, engine: Engine, probes: dict[str, Probe], slow: dict[str, Probe] | None = None
 ) -> list[dict[str, Any]]:
-    """One sample a second until `end` (monotonic); the broker's own counts every 10 s.
+    """One sample a second until `end` (monotonic): the outstanding polls and each probe's
+    value; the `slow` probes' every 10 s.
 
-    `rabbitmqctl` boots an Erlang VM (about a second of CPU) each call, so the per-second depth
-    comes from a passive queue declare, as the promoter reads it.
+    `rabbitmqctl` boots an Erlang VM (about a second of CPU) each call, so it is a slow probe,
+    and the per-second depth comes from a passive queue declare, as the promoter reads it.
     """
     samples = []
     for tick in itertools.count():
@@ -87,10 +88,9 @@ def sample_until(
             break
         at = time.monotonic()
         sample = outstanding_sample(engine)
-        sample["ready"] = queue_depth(celery, "celery")
-        sample["rss"] = sum(proctree.tree_rss_mib(pid) for pid in worker_pids)
+        sample.update({name: probe() for name, probe in probes.items()})
         if tick % 10 == 0:
-            _, sample["unacked"] = rabbitmq.queue_counts("celery")
+            sample.update({name: probe() for name, probe in (slow or {}).items()})
         samples.append(sample)
         time.sleep(max(0.0, min(at + 1, end) - time.monotonic()))
     return samples

@@ -13,6 +13,7 @@ away because the poll before them ran late.
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,28 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from app import create_app
 from app.auth import service as auth
+from app.celery_app import IO_QUEUE
 from app.devices import service as device_service
+from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job
 from bench import harness
 from bench.device_outcome import (
     OUTSTANDING,
+    Probe,
     analyse,
     log_counts,
     outstanding_sample,
     sample_until,
 )
-from devkit import processes, stats
+from devkit import processes, proctree, stats
 from devkit.servers import PostgresServer, RabbitMQServer, pair
 from devkit.waiting import until
 
 KINDS = ("thermostat", "plug")
 LOCATIONS = 10
 TICKS = ("beat ticks", "promoter runs")
+# Where a fleet's jobs wait: device polls on the I/O queue, their results on the default one.
+QUEUES = ("celery", IO_QUEUE)
 
 
 def now() -> datetime:
@@ -52,7 +58,9 @@ def vendor_id(i: int) -> str:
     return f"{KINDS[i % len(KINDS)]}-{i:04d}"
 
 
-def register_fleet(app: Any, devices: int, interval: int, pace: bool) -> tuple[float, float]:
+def register_fleet(
+    app: Any, devices: int, interval: int, pace: bool, vendor: str = "simulated"
+) -> tuple[float, float]:
     """Register the devices as the API does; returns (wall seconds, seconds inside the service).
 
     With `pace`, registrations are spread over one interval, so the fleet's polls are spread
@@ -71,7 +79,7 @@ def register_fleet(app: Any, devices: int, interval: int, pace: bool) -> tuple[f
                 owner_id=owner.id,
                 name=f"Device {i:04d}",
                 location=f"site-{i % LOCATIONS}",
-                vendor="simulated",
+                vendor=vendor,
                 vendor_id=vendor_id(i),
                 interval=interval,
             )
@@ -111,7 +119,8 @@ def device_polling(
             until(lambda: polled_once(engine, devices), timeout=60 + devices / 20, interval=0.2)
             settled_s = time.monotonic() - registered
             time.sleep(warmup)  # a chosen pause before measuring, not a wait for anything
-            run = window(engine, app, rabbitmq, postgres, started, workers, interval, duration)
+            measures = watch(app, rabbitmq, postgres, started, workers)
+            run = window(engine, started, measures, interval, duration)
         finally:
             harness.stop_all(started)
             engine.dispose()
@@ -123,16 +132,26 @@ def device_polling(
     return [device_row(title, devices, workers, setup, run)]
 
 
-def fleet_app(env: dict[str, str], database: str, broker_url: str) -> Flask:
-    """An in-process app on the benchmark's servers, to register the fleet through."""
-    os.environ.update(env)  # the settings create_app() reads from the environment
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database,
-            "CELERY_BROKER_URL": broker_url,
-            "DEVICE_MIN_INTERVAL": 1,
-        }
-    )
+def fleet_app(env: dict[str, str], database: str, broker_url: str, **settings: Any) -> Flask:
+    """An in-process app on the benchmark's servers, to register the fleet through.
+
+    Config reads the environment when the first app is made; the processes a benchmark starts
+    later do not inherit it (the embedded setup of bench/slow_vendor.py runs on the defaults).
+    """
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": database,
+                "CELERY_BROKER_URL": broker_url,
+                "DEVICE_MIN_INTERVAL": 1,
+                **settings,
+            }
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     # The queue-depth probe connects once a second; pika logs every step at INFO.
     logging.getLogger("pika").setLevel(logging.WARNING)
     return app
@@ -161,28 +180,56 @@ def window_done(engine: Engine, window_end: datetime) -> bool:
         ).scalar_one()
 
 
-def window(
-    engine: Engine,
+@dataclass
+class Watch:
+    """What to measure while the fleet runs: CPU of these process trees, these probes."""
+
+    roots: dict[str, int | None]
+    probes: dict[str, Probe]
+    slow: dict[str, Probe] = field(default_factory=dict)
+
+
+def watch(
     app: Flask,
     rabbitmq: RabbitMQServer,
     postgres: PostgresServer,
     started: list[processes.Process],
     workers: int,
+) -> Watch:
+    """The simulated fleet's measures: the workers' RSS, the queue, what the workers hold."""
+    worker_pids = [process.proc.pid for process in started[:workers]]
+    celery = app.extensions["celery"]
+    return Watch(
+        roots={
+            **{f"worker{i}": pid for i, pid in enumerate(worker_pids)},
+            "beat": started[-1].proc.pid,
+            **harness.server_pids(rabbitmq, postgres),
+        },
+        probes={
+            "ready": lambda: sum(queue_depth(celery, queue) for queue in QUEUES),
+            "rss": lambda: sum(proctree.tree_rss_mib(pid) for pid in worker_pids),
+        },
+        slow={"unacked": lambda: unacked(rabbitmq)},
+    )
+
+
+def unacked(rabbitmq: RabbitMQServer) -> int:
+    """Messages the workers hold (ETAs not yet due, jobs running) in the queues of QUEUES."""
+    counts = rabbitmq.queues()
+    return sum(counts.get(queue, (0, 0))[1] for queue in QUEUES)
+
+
+def window(
+    engine: Engine,
+    started: list[processes.Process],
+    measures: Watch,
     interval: int,
     duration: float,
 ) -> dict[str, Any]:
     """Sample for `duration` seconds; then, once the window's polls are done, its outcome."""
-    meter = harness.CpuMeter(
-        {
-            **{f"worker{i}": w.proc.pid for i, w in enumerate(started[:workers])},
-            "beat": started[-1].proc.pid,
-            **harness.server_pids(rabbitmq, postgres),
-        }
-    ).start()
+    meter = harness.CpuMeter(measures.roots).start()
     window_start, began = now(), time.monotonic()
-    worker_pids = [process.proc.pid for process in started[:workers]]
-    celery = app.extensions["celery"]
-    samples = sample_until(began + duration, engine, celery, rabbitmq, worker_pids)
+    samples = sample_until(began + duration, engine, measures.probes, measures.slow)
     window_end = window_start + timedelta(seconds=time.monotonic() - began)
     cpu = ", ".join(f"{name} {share}" for name, share in meter.stop().items())
     # What is still outstanding at the deadline shows in the row ("unfinished").

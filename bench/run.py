@@ -7,7 +7,9 @@
    (bench/lateness.py, bench/ceiling.py).
 3. Long ETAs: RabbitMQ's consumer_timeout at 10 s and polls due in 30 s (bench/long_etas.py).
 4. API throughput under gunicorn + wrk, against bare Flask (bench/api.py).
-5. Device polling: 1,000 simulated devices every 10 s for 2 minutes (bench/devices.py).
+5. Device polling: 1,000 simulated devices every 10 s for 2 minutes (bench/devices.py); then
+   1,000 devices on the http vendor against a vendor API answering in 250 ms, on the io pool and
+   on prefork alone, and 40 on the embedded default (bench/slow_vendor.py).
 Each benchmark starts its own RabbitMQ and PostgreSQL. Results: tables on stdout,
 bench/results/latest.json (smoke.json for the smoke run) and PNG plots beside it.
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 # Every benchmark module imports what it needs of the app at its top, so all of it is imported
 # here, before a benchmark starts a thread (two threads importing the app at once deadlock).
-from bench import api, devices, harness, plots
+from bench import api, devices, harness, plots, slow_vendor
 from bench.lateness import lateness
 from bench.long_etas import long_etas
 from bench.memory import pending_memory
@@ -44,13 +46,50 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--lateness", default="1000,10000", help="polls due in one window")
     parser.add_argument("--devices", type=int, default=1000, help="devices polled every 10 s")
-    parser.add_argument("--device-workers", default="1", help="worker processes, one run each")
+    parser.add_argument(
+        "--device-workers", default="1", help="worker processes, one simulated run each ('': none)"
+    )
+    parser.add_argument(
+        "--slow-vendor",
+        help="setups against the slow vendor API: io,prefork,embedded ('': none; default all,"
+        " or io,embedded with --smoke: the simulated run has a worker without -Q already)",
+    )
+    parser.add_argument(
+        "--vendor-fleet",
+        default=fleet_text(slow_vendor.FULL),
+        help="devices,interval,seconds,vendor delay of the io and prefork setups",
+    )
+    parser.add_argument(
+        "--embedded-fleet",
+        default=fleet_text(slow_vendor.EMBEDDED),
+        help="the same for the embedded setup",
+    )
+    parser.add_argument(
+        "--io-concurrency", type=int, default=slow_vendor.IO_CONCURRENCY, help="io worker threads"
+    )
     parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices")
     return parser.parse_args(argv)
 
 
 def numbers(text: str) -> list[int]:
-    return [int(s) for s in text.split(",")]
+    return [int(s) for s in text.split(",") if s]
+
+
+def fleet_text(fleet: slow_vendor.Fleet) -> str:
+    return f"{fleet.devices},{fleet.interval},{fleet.duration:g},{fleet.delay:g}"
+
+
+def fleet_of(text: str) -> slow_vendor.Fleet:
+    devices, interval, duration, delay = text.split(",")
+    return slow_vendor.Fleet(int(devices), int(interval), float(duration), float(delay))
+
+
+def vendor_fleets(args: argparse.Namespace) -> dict[str, slow_vendor.Fleet]:
+    """The fleet of each slow-vendor setup (the same tiny one for all with --smoke)."""
+    if args.smoke:
+        return dict.fromkeys(slow_vendor.SETUPS, slow_vendor.SMOKE)
+    fleet = fleet_of(args.vendor_fleet)
+    return {"io": fleet, "prefork": fleet, "embedded": fleet_of(args.embedded_fleet)}
 
 
 def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Rows]]:
@@ -64,14 +103,21 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
     fleet = (20, 2, 8) if smoke else (args.devices, 10, 120)  # devices, interval, duration
     device_workers = [1] if smoke else numbers(args.device_workers)
 
+    chosen_setups = args.slow_vendor
+    if chosen_setups is None:
+        chosen_setups = ",".join(slow_vendor.SMOKE_SETUPS if smoke else slow_vendor.SETUPS)
+    setups = tuple(setup for setup in chosen_setups.split(",") if setup)
+
     def device_runs() -> Rows:
-        return [
+        simulated = [
             row
             for count in device_workers
             for row in devices.device_polling(
                 folder / "devices" / str(count), *fleet, workers=count, pace=True
             )
         ]
+        fleets, threads = vendor_fleets(args), args.io_concurrency
+        return simulated + slow_vendor.slow_vendor(folder / "vendor", fleets, setups, threads)
 
     return {
         "memory": lambda: pending_memory(folder / "memory", sizes),
