@@ -13,6 +13,7 @@ percent of one core; cpu_other is everything else on the machine (another benchm
 
 import json
 import math
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -174,7 +175,17 @@ def api_throughput(folder: Path, seconds: float = 10, connections: int = 16) -> 
                 rows += [punctual.vote(walk, bare_post), punctual.read(walk, bare_get)]
         finally:
             engine.dispose()
-    return rows
+        sql = statements_per_request(database, rabbitmq.url, folder)
+    return [{**r, "sql_per_request": sql.get(r["endpoint"], "")} for r in rows]
+
+
+def statements_per_request(database: str, broker: str, folder: Path) -> dict[str, int]:
+    """What bench/sql_count.py counts, in a process of its own (see there why)."""
+    command = [processes.tool("python"), "-m", "bench.sql_count", database, broker, str(folder)]
+    result = subprocess.run(
+        command, cwd=processes.ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @dataclass
