@@ -116,10 +116,12 @@ def delete_poll(*, poll_id: int, user_id: int) -> None:
 
 def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
     """Record one vote; counts are incremented in SQL so concurrent votes all count."""
-    poll = db.session.execute(_LOCK_FOR_VOTE, {"poll_id": poll_id}).one_or_none()
-    if poll is None:
+    is_open = db.session.execute(
+        _LOCK_FOR_VOTE, {"poll_id": poll_id, "now": utcnow()}
+    ).scalar_one_or_none()
+    if is_open is None:
         raise NotFound(f"Poll {poll_id} does not exist.")
-    if not (poll.closed_at is None and utcnow() < poll.close_date):  # as Poll.is_open
+    if not is_open:
         raise Conflict(f"Poll {poll_id} is closed: voting ended at its close date.")
     vote = add_unique(
         Vote(poll_id=poll_id, option_id=option_id, user_id=user_id),
@@ -135,13 +137,12 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> Vote:
 
 # Built once, with the vote's two statements below: votes come in bursts (a poll's last
 # minute), and building a statement costs more than running it.
-_poll = Poll.__table__
 _option = Option.__table__
 # A shared lock: votes run side by side, and closing (which locks for update) waits for the
 # votes already in flight, so none lands after the poll closed.
 _LOCK_FOR_VOTE = (
-    select(_poll.c.closed_at, _poll.c.close_date)
-    .where(_poll.c.id == bindparam("poll_id"))
+    select(Poll.is_open(bindparam("now")))
+    .where(Poll.id == bindparam("poll_id"))
     .with_for_update(read=True)
 )
 _COUNT_VOTE = (
