@@ -18,9 +18,9 @@ def test_two_beats_one_killed_closes_beyond_the_horizon_run_on_time(
     fleet.worker(SCHEDULER_HORIZON="2")
     killed = fleet.beat(name="beat-a")
     fleet.beat(name="beat-b")
-    # Due 6 to 15.5 s from now: every one waits in the database, beyond the horizon, when the
+    # Due 4 to 8.75 s from now: every one waits in the database, beyond the horizon, when the
     # first beat dies.
-    poll_ids = make_polls(app, [6 + i * 0.5 for i in range(POLLS)])
+    poll_ids = make_polls(app, [4 + i * 0.25 for i in range(POLLS)])
     killed.kill()
 
     closed = wait_all_closed(app, poll_ids, timeout=40)
