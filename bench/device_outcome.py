@@ -166,6 +166,10 @@ def analyse(engine: Engine, interval: int, start: datetime, end: datetime) -> di
         **on_the_grid(jobs, step, start, end),
         "due": len(due),
         "ran": len(ran),
+        # Polls run in the window, whenever due: a fleet that fell behind runs old ones.
+        "started": sum(
+            job.started_at is not None and start <= job.started_at < end for job in jobs
+        ),
         "late": [(job.started_at - job.due_at).total_seconds() for job in ran],
         "failed": sum(job.state == "failed" for job in due),
         "retried": sum(job.attempts > 1 for job in due),

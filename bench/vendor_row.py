@@ -37,6 +37,7 @@ def setup_row(
         "processes": " + ".join(describe(process) for process in started),
         "expected_per_s": round(result["expected"] / result["seconds"], 1),
         "achieved_per_s": round(result["ran"] / result["seconds"], 1),
+        "started_per_s": round(result["started"] / result["seconds"], 1),
         "pct_expected": pct,
         "worst_cycle_per_s": result["worst_cycle_per_s"],
         **late,
