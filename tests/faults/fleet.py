@@ -1,5 +1,6 @@
 """The fault tests' own servers, and the worker and beat processes each test starts on them."""
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,10 @@ def own_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> I
         stack = Stack(folder.name, folder, postgres.url, rabbitmq.url, rabbitmq, postgres)
         processes.migrate(stack.env())
         yield stack
+
+
+# Celery's line for a run_job message a worker took, never its banner's list of task names.
+RUN_JOB_RECEIVED = re.compile(r"Task scheduling\.run_job\[[^\]]+\] received")
 
 
 def embedded_stack(folder: Path, **settings: str) -> Stack:

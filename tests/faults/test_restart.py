@@ -2,7 +2,6 @@
 OOM kill, a laptop's sleep or a container restart would: due work runs within seconds of the
 worker being back, exactly once, not after the lost-message sweep (JOB_LOST_AFTER)."""
 
-import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from flask import Flask
 
 from app.database import utcnow
 from devkit.waiting import wait_for
-from tests.faults.fleet import Fleet, embedded_stack
+from tests.faults.fleet import RUN_JOB_RECEIVED, Fleet, embedded_stack
 from tests.faults.polls import (
     assert_exactly_once,
     lateness,
@@ -23,7 +22,6 @@ from tests.faults.polls import (
 )
 from tests.stacks import Stack, app_on
 
-RECEIVED = re.compile(r"Task scheduling\.run_job\[[^\]]+\] received")
 POLLS = 20
 # The goal: work due while the stack was down runs this soon after the worker is back.
 PROMPT = 5.0
@@ -48,7 +46,9 @@ def test_work_due_while_the_whole_stack_was_down_runs_soon_after_the_worker_is_b
         worker, beat = fleet.worker(), fleet.beat()
         poll_ids = make_polls(embedded_app, [4 + i * 0.05 for i in range(POLLS)])
         wait_for(
-            lambda: len(RECEIVED.findall(worker.log())) >= POLLS, timeout=20, what="ETA work held"
+            lambda: len(RUN_JOB_RECEIVED.findall(worker.log())) >= POLLS,
+            timeout=20,
+            what="ETA work held",
         )
         worker.kill()  # the whole stack at once: the ETA messages it held are gone with it
         beat.kill()

@@ -1,6 +1,5 @@
 """Workers killed with ETA work in hand and in the middle of a job; lost messages; late starts."""
 
-import re
 import time
 from collections.abc import Callable
 
@@ -12,7 +11,7 @@ from app.extensions import db
 from app.scheduling.models import Job
 from devkit import processes
 from devkit.waiting import wait_for
-from tests.faults.fleet import Fleet
+from tests.faults.fleet import RUN_JOB_RECEIVED, Fleet
 from tests.faults.polls import (
     assert_exactly_once,
     lateness,
@@ -24,9 +23,6 @@ from tests.faults.polls import (
 from tests.faults.test_server_faults import CATCH_UP
 from tests.stacks import Stack
 
-# Celery's line for a message taken, never its banner's list of task names.
-RECEIVED = re.compile(r"Task scheduling\.run_job\[[^\]]+\] received")
-
 
 def test_kill_9_while_holding_eta_work(
     app: Flask, fleet: Fleet, report: Callable[[str], None]
@@ -34,7 +30,7 @@ def test_kill_9_while_holding_eta_work(
     worker = fleet.worker()
     fleet.beat()
     poll_ids = make_polls(app, [2.5 + i * 0.05 for i in range(20)])  # within the 3 s horizon
-    wait_for(lambda: RECEIVED.search(worker.log()), what="ETA work held")
+    wait_for(lambda: RUN_JOB_RECEIVED.search(worker.log()), what="ETA work held")
     worker.kill()  # SIGKILL with the ETA messages unacknowledged in its memory
     replacement = fleet.worker(name="replacement")
     back = utcnow()
