@@ -108,6 +108,14 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def broker_down_client(migrated: Stack) -> FlaskClient:
+    """A web app on the stack's database whose broker URL has nothing listening: every publish
+    fails, as with the broker down at request time (the stack's own worker is unaffected)."""
+    config = {**migrated.config(), "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
+    return create_app(config).test_client()
+
+
 @pytest.fixture(scope="session")
 def fake_vendor() -> Iterator[FakeVendor]:
     """A vendor API on 127.0.0.1 for the http vendor, told per device how to misbehave."""

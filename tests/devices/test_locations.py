@@ -3,13 +3,10 @@
 import uuid
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from devkit.waiting import wait_for
 from tests.factories import create_device, user_headers
-from tests.stacks import Stack
 
 pytestmark = pytest.mark.usefixtures("worker", "beat")
 
@@ -20,11 +17,9 @@ def summary(client: FlaskClient, headers: dict, location: str) -> dict | None:
 
 
 def test_a_refresh_asked_for_while_the_broker_is_down_completes_when_it_is_back(
-    migrated: Stack, client: FlaskClient, caplog: pytest.LogCaptureFixture
+    broker_down_client: FlaskClient, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = {**migrated.config(), "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
-    broken: Flask = create_app(config)
-    broken_client = broken.test_client()
+    broken_client = broker_down_client
     headers = user_headers(broken_client)
     shed = f"shed-{uuid.uuid4().hex[:8]}"
     for i in range(3):

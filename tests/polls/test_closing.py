@@ -6,12 +6,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.extensions import db
 from app.scheduling.models import Job
 from devkit.waiting import wait_for
 from tests.factories import create_poll, in_seconds, user_headers
-from tests.stacks import Stack
 
 pytestmark = pytest.mark.usefixtures("worker", "beat")
 
@@ -144,11 +142,9 @@ def test_job_beyond_the_horizon_waits_in_the_database(client: FlaskClient) -> No
 
 
 def test_broker_down_when_creating_still_closes_on_time(
-    migrated: Stack, client: FlaskClient, caplog: pytest.LogCaptureFixture
+    broker_down_client: FlaskClient, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = {**migrated.config(), "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
-    broken: Flask = create_app(config)
-    broken_client = broken.test_client()
+    broken_client = broker_down_client
     owner = user_headers(broken_client)
     poll = create_poll(broken_client, owner, closes_in=2)
     # Its job went back to the promoter (not its state: the promoter, every 0.5 s here, may
