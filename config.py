@@ -73,6 +73,10 @@ class Config:
     JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 5)
     JOB_RETRY_BACKOFF = _float("JOB_RETRY_BACKOFF", 2)
     JOB_RETRY_BACKOFF_MAX = _float("JOB_RETRY_BACKOFF_MAX", 300)
+    # Jobs of a batched kind (poll closes, results) due within JOB_BATCH_WINDOW seconds of each
+    # other share one message and one transaction, up to JOB_BATCH_SIZE (1: never batched).
+    JOB_BATCH_SIZE = _int("JOB_BATCH_SIZE", 100)
+    JOB_BATCH_WINDOW = _float("JOB_BATCH_WINDOW", 0.025)
     # Deferrable jobs (device polls) wait while more messages than this wait in the queue.
     BACKPRESSURE_QUEUE_LIMIT = _int("BACKPRESSURE_QUEUE_LIMIT", 5000)
     # Devices (app/devices).

@@ -156,42 +156,55 @@ _COUNT_VOTE = (
 # --- job handlers (see jobs.py): run inside the job's transaction ----------------------------
 
 
-# Built once: this runs for every poll, and building it costs more than running it.
+_poll = Poll.__table__
+# Built once: they run for every poll, and building them costs more than running them.
 _CLOSE = (
-    update(Poll.__table__)
-    .where(Poll.__table__.c.id == bindparam("poll_id"), Poll.__table__.c.closed_at.is_(None))
+    update(_poll)
+    .where(_poll.c.id.in_(bindparam("poll_ids", expanding=True)), _poll.c.closed_at.is_(None))
     .values(closed_at=bindparam("now"))
-    .returning(Poll.__table__.c.owner_id)
+    .returning(_poll.c.id, _poll.c.owner_id)
+)
+_OPTIONS_OF = (
+    select(_option.c.poll_id, _option.c.id, _option.c.name, _option.c.votes)
+    .where(_option.c.poll_id.in_(bindparam("poll_ids", expanding=True)))
+    .order_by(_option.c.poll_id, _option.c.position)
+)
+_STORE_RESULTS = (
+    update(_poll)
+    .where(_poll.c.id == bindparam("poll_id"))
+    .values(results=bindparam("results"), results_computed_at=bindparam("now"))
 )
 
 
-def close(*, poll_id: int) -> None:
-    """Stop the poll; its results follow as a job of their own, which its owner sees.
+def close(*, poll_ids: list[int]) -> None:
+    """Stop the polls; their results follow as jobs of their own, which their owners see.
 
-    The UPDATE waits for the votes in flight (they hold the poll's row shared), leaves a poll
-    that is gone or already closed alone, and returns the owner of one it closed: no extra read.
+    One UPDATE: it waits for the votes in flight (they hold the poll's row shared), leaves a
+    poll that is gone or already closed alone, and returns the owners of those it closed.
+    (Two deliveries of one batch closing the same polls at once could deadlock: PostgreSQL
+    ends one, whose message is retried as on any database error and finds them closed.)
     """
     closed_at = clock.now()  # the database's time, whatever this worker's clock says
-    owner_id = db.session.execute(
-        _CLOSE, {"poll_id": poll_id, "now": closed_at}
-    ).scalar_one_or_none()
-    if owner_id is not None:
-        scheduling.schedule_once(
-            kind=RESULTS, subject_id=poll_id, due_at=closed_at, owner_id=owner_id, deferrable=True
-        )
+    closed = db.session.execute(_CLOSE, {"poll_ids": sorted(poll_ids), "now": closed_at}).all()
+    scheduling.schedule_each_once(
+        kind=RESULTS, owners=dict(closed), due_at=closed_at, deferrable=True
+    )
 
 
-def compute_results(*, poll_id: int) -> None:
-    options = db.session.execute(
-        select(Option.id, Option.name, Option.votes)
-        .where(Option.poll_id == poll_id)
-        .order_by(Option.position)
-    ).all()
+def compute_results(*, poll_ids: list[int]) -> None:
+    """Store the final results of closed polls: one read of their options, one UPDATE round."""
+    options: dict[int, list[Any]] = {}
+    for row in db.session.execute(_OPTIONS_OF, {"poll_ids": poll_ids}):
+        options.setdefault(row.poll_id, []).append(row)
+    if not options:
+        return
+    now = utcnow()
     db.session.execute(
-        update(Poll)
-        .where(Poll.id == poll_id)
-        .values(results=tally(options), results_computed_at=utcnow())
-        .execution_options(synchronize_session=False)
+        _STORE_RESULTS,
+        [
+            {"poll_id": poll_id, "results": tally(rows), "now": now}
+            for poll_id, rows in options.items()
+        ],
     )
 
 

@@ -5,7 +5,8 @@ it. If the broker is down, the jobs go back to `scheduled` and the promoter send
 """
 
 import logging
-from datetime import datetime
+from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from amqp.exceptions import ChannelError
@@ -20,11 +21,12 @@ from app.database import DATABASE_DOWN, utcnow
 from app.extensions import db
 from app.scheduling import clock
 from app.scheduling.models import Job, JobState
-from app.scheduling.registry import is_io
+from app.scheduling.registry import is_batched, is_io
 
 log = logging.getLogger(__name__)
 
 RUN_TASK = "scheduling.run_job"
+RUN_BATCH_TASK = "scheduling.run_jobs"
 _OUTBOX = "punctual.outbox"
 # What sending raises when the broker cannot take the message now (kombu's error after its
 # retries, a refused or dropped socket, a channel closed by the broker). Anything else is a
@@ -39,6 +41,10 @@ class Placement(NamedTuple):
     kind: str
     subject_id: int
     due_at: datetime
+
+
+# The jobs one message carries: (job id, placement) pairs, all of one kind.
+Message = list[tuple[int, Placement]]
 
 
 def publish_after_commit(job: Job) -> None:
@@ -68,39 +74,77 @@ def _drop_outbox(session: Session) -> None:
 
 
 def publish(outbox: dict[int, Placement]) -> None:
-    """Send one message per job; on a broker failure hand the rest back to the promoter."""
-    items = list(outbox.items())
-    for index, (job_id, placement) in enumerate(items):
+    """Send the jobs' messages; on a broker failure hand the rest back to the promoter."""
+    messages = batched(outbox, now=clock.now())
+    for index, message in enumerate(messages):
         try:
-            _send(job_id, placement)
-        except BROKER_DOWN as exc:  # the database still has the job
-            unsent = dict(items[index:])
+            _send(message)
+        except BROKER_DOWN as exc:  # the database still has the jobs
+            unsent = {job_id: placement for rest in messages[index:] for job_id, placement in rest}
             log.warning(
                 "broker unavailable (%s): %d job(s) left for the promoter", exc, len(unsent)
             )
             _unqueue(unsent)
             return
         except Exception as exc:
-            log.exception("job %s: its message could not be made; the job fails", job_id)
-            _fail_unsendable(job_id, placement, error=exc)
+            job_ids = [job_id for job_id, _ in message]
+            log.exception("jobs %s: their message could not be made; they fail", job_ids)
+            for job_id, placement in message:
+                _fail_unsendable(job_id, placement, error=exc)
 
 
-def _send(job_id: int, placement: Placement) -> None:
+def batched(outbox: dict[int, Placement], *, now: datetime) -> list[Message]:
+    """The messages that carry these jobs: one per job, except for jobs of a batched kind due
+    close together, which share one, sent for the latest due time among them.
+
+    A job joins the batch before it while that delays it at most JOB_BATCH_WINDOW seconds past
+    its own due time (or past now, for jobs already due), up to JOB_BATCH_SIZE jobs.
+    """
+    config = current_app.config
+    size, window = config["JOB_BATCH_SIZE"], timedelta(seconds=config["JOB_BATCH_WINDOW"])
+    messages: list[Message] = []
+    by_kind: dict[str, Message] = defaultdict(list)
+    for job_id, placement in outbox.items():
+        if size > 1 and is_batched(placement.kind):
+            by_kind[placement.kind].append((job_id, placement))
+        else:
+            messages.append([(job_id, placement)])
+    for jobs in by_kind.values():
+        jobs.sort(key=lambda job: job[1].due_at)
+        batch: Message = []
+        for job in jobs:
+            if batch and (
+                len(batch) >= size
+                or max(job[1].due_at, now) - max(batch[0][1].due_at, now) > window
+            ):
+                messages.append(batch)
+                batch = []
+            batch.append(job)
+        messages.append(batch)
+    return messages
+
+
+def _send(message: Message) -> None:
     celery = current_app.extensions["celery"]
-    celery.send_task(
-        RUN_TASK,
-        args=(job_id, placement.token),
-        kwargs={
-            "kind": placement.kind,
-            "subject_id": placement.subject_id,
-            "due_at": placement.due_at.isoformat(),
-        },
+    job_id, first = message[0]
+    due_at = max(placement.due_at for _, placement in message)
+    options = {
         # Overdue (on the database's clock: the promoter may run on a machine whose clock is
         # ahead) goes without an ETA, so the worker need not hold it.
-        eta=placement.due_at if placement.due_at > clock.now() else None,
-        retry_policy=current_app.config["PUBLISH_RETRY_POLICY"],
-        queue=IO_QUEUE if is_io(placement.kind) else None,
-    )
+        "eta": due_at if due_at > clock.now() else None,
+        "retry_policy": current_app.config["PUBLISH_RETRY_POLICY"],
+        "queue": IO_QUEUE if is_io(first.kind) else None,
+    }
+    if len(message) == 1:
+        kwargs = {
+            "kind": first.kind,
+            "subject_id": first.subject_id,
+            "due_at": first.due_at.isoformat(),
+        }
+        celery.send_task(RUN_TASK, args=(job_id, first.token), kwargs=kwargs, **options)
+    else:
+        jobs = [[i, p.token, p.subject_id, p.due_at.isoformat()] for i, p in message]
+        celery.send_task(RUN_BATCH_TASK, args=(first.kind, jobs), **options)
 
 
 def _fail_unsendable(job_id: int, placement: Placement, *, error: Exception) -> None:

@@ -17,6 +17,15 @@ class JobKind:
     # Mostly waiting on I/O (a vendor's API): sent to the I/O queue, whose worker runs tens at
     # once on threads, instead of the prefork queue that runs one per process.
     io: bool = False
+    # Set-based: `run` takes a list of claims (close many polls in one UPDATE). Jobs of the
+    # kind due close together travel in one message and run in one transaction (batches.py).
+    batch: bool = False
+
+    def run_one(self, claim: Any, *prepared: Any) -> None:
+        if self.batch:
+            self.run([claim])
+        else:
+            self.run(claim, *prepared)
 
 
 _kinds: dict[str, JobKind] = {}
@@ -28,6 +37,7 @@ def handler(
     prepare: Callable[[int], Any] | None = None,
     instead_of_cancelling: str | None = None,
     io: bool = False,
+    batch: bool = False,
 ) -> Callable:
     """Register the function that runs jobs of `kind`: `function(job)`, `job` a `Claim`.
 
@@ -37,15 +47,23 @@ def handler(
     `prepare`, the runner first calls `prepare(subject_id)` outside any transaction (for slow
     I/O) and passes its result as the function's second argument: `function(job, prepared)`.
     With `instead_of_cancelling`, a user's request to cancel such a job is refused with it.
-    With `io`, its messages go to the I/O queue (see JobKind.io).
+    With `io`, its messages go to the I/O queue (see JobKind.io). With `batch`, the function
+    is `function(jobs)`, `jobs` a list of `Claim`s, and must do for each what it would alone:
+    a job it cannot do raises, and the runner then runs the jobs one by one.
     """
+    if batch and prepare is not None:
+        raise ValueError(f"job kind {kind!r}: a batched kind has no prepare step")
 
     def register(function: Callable[..., None]) -> Callable[..., None]:
         existing = _kinds.get(kind)
         if existing is not None and existing.run is not function:
             raise ValueError(f"two handlers for job kind {kind!r}")
         _kinds[kind] = JobKind(
-            run=function, prepare=prepare, instead_of_cancelling=instead_of_cancelling, io=io
+            run=function,
+            prepare=prepare,
+            instead_of_cancelling=instead_of_cancelling,
+            io=io,
+            batch=batch,
         )
         return function
 
@@ -71,3 +89,9 @@ def is_io(name: str) -> bool:
     """Whether jobs of this kind go to the I/O queue (an unknown kind does not)."""
     spec = _kinds.get(name)
     return spec is not None and spec.io
+
+
+def is_batched(name: str) -> bool:
+    """Whether jobs of this kind due close together share a message (an unknown kind does not)."""
+    spec = _kinds.get(name)
+    return spec is not None and spec.batch

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # A message may arrive a little before its ETA (clocks of different machines); past this, it
 # is put back rather than run early.
 EARLY_TOLERANCE = timedelta(milliseconds=500)
-_STARTABLE = (JobState.QUEUED, JobState.RUNNING)
+STARTABLE = (JobState.QUEUED, JobState.RUNNING)
 
 
 def run(
@@ -67,15 +67,31 @@ def run(
         _record_failure(claim, error=exc, counted=counted)
         return
     if attempt is not None:
-        log.info(
-            "job %s %s:%s succeeded (attempt %d, %.3f s late)",
-            job_id,
-            claim.kind,
-            claim.subject_id,
-            attempt,
-            claim.lateness,
-            extra=job_fields(claim, state=JobState.SUCCEEDED),
-        )
+        log_succeeded(claim, attempt)
+
+
+def log_started(claim: Claim) -> None:
+    log.info(
+        "job %s %s:%s started, %.3f s late",
+        claim.id,
+        claim.kind,
+        claim.subject_id,
+        claim.lateness,
+        extra=job_fields(claim, state=JobState.RUNNING),
+    )
+
+
+def log_succeeded(claim: Claim, attempt: int, *, batch: str = "") -> None:
+    log.info(
+        "job %s %s:%s succeeded (attempt %d, %.3f s late%s)",
+        claim.id,
+        claim.kind,
+        claim.subject_id,
+        attempt,
+        claim.lateness,
+        batch,
+        extra=job_fields(claim, state=JobState.SUCCEEDED),
+    )
 
 
 def _run_claimed(claim: Claim, spec: JobKind, *, counted: bool) -> int | None:
@@ -83,25 +99,25 @@ def _run_claimed(claim: Claim, spec: JobKind, *, counted: bool) -> int | None:
     changed meanwhile (then its effect is rolled back)."""
     prepared: tuple[Any, ...] = ()
     if counted:
-        if _mark(MARK_RUNNING, claim, _STARTABLE) is None:
-            _refuse(job_id=claim.id, token=claim.token, now=claim.started_at)
+        if _mark(MARK_RUNNING, claim, STARTABLE) is None:
+            refuse(job_id=claim.id, token=claim.token, now=claim.started_at)
             return None
         db.session.commit()
         if spec.prepare is not None:
             prepared = (spec.prepare(claim.subject_id),)
             db.session.rollback()  # end its reads: the slow part held no lock
-    spec.run(claim, *prepared)
-    expected = (JobState.RUNNING,) if counted else _STARTABLE
+    spec.run_one(claim, *prepared)
+    expected = (JobState.RUNNING,) if counted else STARTABLE
     attempt = _mark(MARK_SUCCEEDED[counted], claim, expected, finished=clock.now())
     if attempt is None:
-        _refuse(job_id=claim.id, token=claim.token, now=claim.started_at)
+        refuse(job_id=claim.id, token=claim.token, now=claim.started_at)
         return None
     db.session.commit()
     return attempt
 
 
 def _claim(*, job_id: int, token: str, sent: Placement | None) -> Claim | None:
-    """The job this message may start now, or None (see _refuse for why not).
+    """The job this message may start now, or None (see refuse() for why not).
 
     A message saying what its job is, and due, starts without reading the job: the UPDATE
     that marks it finds out whether the message was still good.
@@ -114,21 +130,14 @@ def _claim(*, job_id: int, token: str, sent: Placement | None) -> Claim | None:
         if (
             row is None
             or row.token != token
-            or row.state not in _STARTABLE
+            or row.state not in STARTABLE
             or row.due_at > now + EARLY_TOLERANCE
             or row.attempts >= row.max_attempts
         ):
-            _refuse(job_id=job_id, token=token, now=now)
+            refuse(job_id=job_id, token=token, now=now)
             return None
         claim = Claim(job_id, row.kind, row.subject_id, token, row.due_at, now)
-    log.info(
-        "job %s %s:%s started, %.3f s late",
-        job_id,
-        claim.kind,
-        claim.subject_id,
-        claim.lateness,
-        extra=job_fields(claim, state=JobState.RUNNING),
-    )
+    log_started(claim)
     return claim
 
 
@@ -151,7 +160,7 @@ def _mark(statement: Update, claim: Claim, expected: tuple[str, ...], **values: 
     ).scalar_one_or_none()
 
 
-def _refuse(*, job_id: int, token: str, now: datetime) -> None:
+def refuse(*, job_id: int, token: str, now: datetime) -> None:
     """Why a message cannot start its job, and what to do about it."""
     db.session.rollback()
     job = locked(Job, job_id)
@@ -163,7 +172,7 @@ def _refuse(*, job_id: int, token: str, now: datetime) -> None:
             token,
             extra={"job_id": job_id, "token": token},
         )
-    elif job.state not in _STARTABLE:
+    elif job.state not in STARTABLE:
         db.session.rollback()
         log.info(
             "job %s is %s: duplicate message ignored", job_id, job.state, extra=job_fields(job)
@@ -197,7 +206,7 @@ def _fail_lost(job: Job, *, now: datetime) -> None:
 
 def _record_failure(claim: Claim, *, error: Exception, counted: bool) -> None:
     job = locked(Job, claim.id)
-    pending = (JobState.RUNNING,) if counted else _STARTABLE
+    pending = (JobState.RUNNING,) if counted else STARTABLE
     if job is None or job.token != claim.token or job.state not in pending:
         db.session.rollback()
         return

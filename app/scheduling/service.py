@@ -62,21 +62,40 @@ def schedule_once(
     is pending: two transactions racing to schedule the same follow-up leave exactly one.
     Returns the new job's id, or None.
     """
-    placement = _placement(due_at, deferrable=deferrable)
-    job_id = db.session.execute(
+    made = schedule_each_once(
+        kind=kind, owners={subject_id: owner_id}, due_at=due_at, deferrable=deferrable
+    )
+    return made.get(subject_id)
+
+
+def schedule_each_once(
+    *, kind: str, owners: dict[int, int | None], due_at: datetime, deferrable: bool = False
+) -> dict[int, int]:
+    """schedule_once for many subjects (`owners`: subject id -> owner id) in one INSERT round;
+    the new jobs' ids by subject (a subject with a job of the kind pending gets none)."""
+    if not owners:
+        return {}
+    placements = {subject_id: _placement(due_at, deferrable=deferrable) for subject_id in owners}
+    rows = db.session.execute(
         insert_unless_pending(db.session.get_bind().dialect.name),
-        {
-            "kind": kind,
-            "subject_id": subject_id,
-            "owner_id": owner_id,
-            "deferrable": deferrable,
-            "max_attempts": current_app.config["JOB_MAX_ATTEMPTS"],
-            **placement,
-        },
-    ).scalar_one_or_none()
-    if job_id is not None and placement["state"] == JobState.QUEUED:
-        outbox.add(job_id, outbox.Placement(placement["token"], kind, subject_id, due_at))
-    return job_id
+        [
+            {
+                "kind": kind,
+                "subject_id": subject_id,
+                "owner_id": owner_id,
+                "deferrable": deferrable,
+                "max_attempts": current_app.config["JOB_MAX_ATTEMPTS"],
+                **placements[subject_id],
+            }
+            for subject_id, owner_id in owners.items()
+        ],
+    ).all()
+    made = {subject_id: job_id for job_id, subject_id in rows}
+    for subject_id, job_id in made.items():
+        placement = placements[subject_id]
+        if placement["state"] == JobState.QUEUED:
+            outbox.add(job_id, outbox.Placement(placement["token"], kind, subject_id, due_at))
+    return made
 
 
 def reschedule(job: Job, *, due_at: datetime, deferrable: bool | None = None) -> None:

@@ -7,9 +7,9 @@ from celery.worker.request import Request
 from flask import current_app
 
 from app.database import DATABASE_DOWN
-from app.scheduling import promoter, runner
+from app.scheduling import batches, promoter, runner
 from app.scheduling.clock import clock_of
-from app.scheduling.outbox import RUN_TASK, Placement
+from app.scheduling.outbox import RUN_BATCH_TASK, RUN_TASK, Placement
 
 
 class DueRequest(Request):
@@ -27,15 +27,18 @@ class DueRequest(Request):
         return eta - clock_of(self.task.flask_app.config["SQLALCHEMY_DATABASE_URI"]).offset()
 
 
-@shared_task(
-    name=RUN_TASK,
-    Request=DueRequest,
-    autoretry_for=DATABASE_DOWN,
-    retry_backoff=1,
-    retry_backoff_max=30,
-    max_retries=20,
-    bind=True,
-)
+# A database outage retries the message (with backoff) instead of losing it.
+_RUNNING_JOBS: dict[str, Any] = {
+    "Request": DueRequest,
+    "autoretry_for": DATABASE_DOWN,
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "max_retries": 20,
+    "bind": True,
+}
+
+
+@shared_task(name=RUN_TASK, **_RUNNING_JOBS)
 def run_job(
     self: Task,
     job_id: int,
@@ -53,8 +56,22 @@ def run_job(
     sent = None
     if kind is not None and subject_id is not None and due_at is not None:
         sent = Placement(token, kind, subject_id, datetime.fromisoformat(due_at))
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    runner.run(job_id=job_id, token=token, redelivered=redelivered, sent=sent)
+    runner.run(job_id=job_id, token=token, redelivered=_redelivered(self), sent=sent)
+
+
+def _redelivered(task: Task) -> bool:
+    """Whether the broker delivers this message again, its worker lost before acknowledging it."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+@shared_task(name=RUN_BATCH_TASK, **_RUNNING_JOBS)
+def run_jobs(self: Task, kind: str, jobs: list[list[Any]]) -> None:
+    """Run several jobs of one kind, each [job id, token, subject id, due at] (batches.py)."""
+    placements = [
+        (job_id, Placement(token, kind, subject_id, datetime.fromisoformat(due_at)))
+        for job_id, token, subject_id, due_at in jobs
+    ]
+    batches.run_batch(kind=kind, jobs=placements, redelivered=_redelivered(self))
 
 
 @shared_task(name="scheduling.promote", autoretry_for=DATABASE_DOWN, max_retries=0)

@@ -20,7 +20,7 @@ def own_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> I
 
 
 # Celery's line for a run_job message a worker took, never its banner's list of task names.
-RUN_JOB_RECEIVED = re.compile(r"Task scheduling\.run_job\[[^\]]+\] received")
+RUN_JOB_RECEIVED = re.compile(r"Task scheduling\.run_jobs?\[[^\]]+\] received")
 
 
 def embedded_stack(folder: Path, **settings: str) -> Stack:

@@ -4,10 +4,12 @@ import time
 from collections.abc import Callable
 
 import psycopg
+import pytest
 from flask import Flask
 
 from app.database import utcnow
 from app.extensions import db
+from app.scheduling import service
 from app.scheduling.models import Job
 from devkit import processes
 from devkit.waiting import wait_for
@@ -50,44 +52,53 @@ def test_kill_9_while_holding_eta_work(
     assert waited < CATCH_UP
 
 
+@pytest.mark.parametrize("size", [1, 5], ids=["one job", "a batch"])
 def test_kill_9_in_the_middle_of_a_job(
-    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
+    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None], size: int
 ) -> None:
     worker = fleet.worker()
-    [poll_id] = make_polls(app, [60])
-    # Hold the poll's row so that its close job blocks inside its transaction, mid-run.
+    poll_ids = make_polls(app, [60] * size)
+    # Hold the first poll's row so that its close job (and the batch it is in) blocks inside
+    # its transaction, mid-run.
     url = fault_stack.database_url.replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(url) as blocker:
-        blocker.execute("SELECT id FROM poll WHERE id = %s FOR UPDATE", (poll_id,))
+        blocker.execute("SELECT id FROM poll WHERE id = %s FOR UPDATE", (poll_ids[0],))
         with app.app_context():
-            job = db.session.execute(db.select(Job).where(Job.subject_id == poll_id)).scalar_one()
-            from app.scheduling import service
-
-            service.reschedule(job, due_at=job.created_at)  # due now
+            query = db.select(Job).where(Job.subject_id.in_(poll_ids))
+            jobs = db.session.execute(query).scalars().all()
+            for job in jobs:  # due now, in one transaction: one message for them all
+                service.reschedule(job, due_at=job.created_at)
             db.session.commit()
-            job_id = job.id
-        wait_for(lambda: f"job {job_id} poll.close:{poll_id} started" in worker.log(), what="start")
+            job_ids = sorted(job.id for job in jobs)
+        started = [f"job {job_id} poll.close" for job_id in job_ids]
+        wait_for(lambda: all(f"{s}:" in worker.log() for s in started), what="start")
         worker.kill()
         blocker.rollback()
     with app.app_context():
-        left = db.session.get(Job, job_id)
+        left = [db.session.get(Job, job_id) for job_id in job_ids]
         # The dead worker's transaction rolled back: nothing of its attempt remains.
-        assert (left.state, left.attempts) == ("queued", 0)
-    fleet.worker(name="replacement")
+        assert {(job.state, job.attempts) for job in left} == {("queued", 0)}
+    replacement = fleet.worker(name="replacement")
     back = utcnow()
 
-    closed = wait_all_closed(app, [poll_id], timeout=30)
+    closed = wait_all_closed(app, poll_ids, timeout=30)
     counts = assert_exactly_once(closed, fleet)
-    waited = round((closed[0].closed_at - back).total_seconds(), 3)  # the job was due already
+    waited = max(round((c.closed_at - back).total_seconds(), 3) for c in closed)  # due already
+    starts = [fleet.starts()[job_id] for job_id in job_ids]
     report(
-        f"{counts}, attempts {fleet.starts()[job_id]} (the killed one and the redelivery), "
+        f"{counts}, starts per job {starts} (the killed one and the redelivery), "
         f"closed {waited} s after a worker was back"
     )
-    assert fleet.starts()[job_id] == 2
+    assert starts == [2] * size
     assert waited < CATCH_UP
     with app.app_context():
-        # The redelivery ran the way that counts the attempt first (a poison job cannot loop).
-        assert db.session.get(Job, job_id).attempts == 1
+        # The redelivery ran the way that counts the attempt first (a poison job cannot loop),
+        # one job at a time.
+        assert [db.session.get(Job, job_id).attempts for job_id in job_ids] == [1] * size
+    # The killed worker had them in one message; the replacement ran them one by one.
+    assert size == 1 or "Task scheduling.run_jobs[" in worker.log()
+    in_batches = [line for line in replacement.log().splitlines() if "batch of" in line]
+    assert not set(job_ids) & set(processes.job_events("\n".join(in_batches), "succeeded"))
 
 
 def test_message_lost_in_the_broker_is_sent_again(
