@@ -18,13 +18,14 @@ from devkit.waiting import until
 
 
 def lateness(
-    folder: Path, sizes: list[int], trivial: int, lead: float = 20, window_s: float = 10
+    folder: Path, windows: list[tuple[int, float]], trivial: int, lead: float = 20
 ) -> list[dict[str, Any]]:
-    """For each size, N polls due spread over `window_s` seconds starting `lead` seconds ahead,
-    closed by Punctual and by the tutorial recipe; then the ceiling: `trivial` no-ETA tasks."""
+    """For each (N, window_s), N polls due spread over `window_s` seconds starting `lead`
+    seconds ahead, closed by Punctual and by the tutorial recipe; then the ceiling: `trivial`
+    no-ETA tasks."""
     rows = []
     with pair(folder) as (rabbitmq, postgres):
-        for n in sizes:
+        for n, window_s in windows:
             rows.append(punctual_lateness(rabbitmq, postgres, folder, n, lead, window_s))
             rows.append(tutorial_lateness(rabbitmq, postgres, folder, n, lead, window_s))
         rows.append(ceiling(rabbitmq, postgres, folder, trivial))
@@ -88,7 +89,8 @@ def punctual_lateness(
     """Polls written as the service writes them while it runs; the promoter sends them as they
     enter the horizon, the worker holds each until due and closes it. The lead counts from
     when they are written (as the tutorial's counts from when it publishes)."""
-    database = postgres.create_database(f"lateness_{n}")
+    name = f"lateness_{n}"
+    database = postgres.create_database(name)
     env = harness.punctual_env(database, rabbitmq.url, folder)
     processes.migrate(env)
     started = harness.punctual_processes(env, folder)
@@ -96,12 +98,14 @@ def punctual_lateness(
     try:
         due = window_of(n, lead, window_s)
         bulk_polls(database, n, due)
+        before = postgres.statements(name)
         cpu = window_cpu(
             {"worker": started[0].proc.pid, **harness.server_pids(rabbitmq, postgres)},
             opens=due[0],
             done=lambda: closed_count(engine) >= n,
             timeout=lead + window_s + 60 + n / 50,
         )
+        statements = postgres.statements(name) - before
         rows = closed_polls(engine)
     finally:
         harness.stop_all(started)
@@ -116,6 +120,7 @@ def punctual_lateness(
         late,
         duplicates=stats.surplus(runs),
         last_closed_s=round((last - due[0]).total_seconds(), 2),
+        statements_per_close=round(statements / max(len(rows), 1), 2),
         cpu_pct=cpu,
     )
 
@@ -129,7 +134,8 @@ def tutorial_lateness(
     window_s: float,
 ) -> dict[str, Any]:
     """The same window for the tutorial recipe, closing each poll with one committed write."""
-    database = postgres.create_database(f"tutorial_lateness_{n}")
+    name = f"tutorial_lateness_{n}"
+    database = postgres.create_database(name)
     tutorial.closes_table(database)
     queue, log = f"tutorial_lateness_{n}", folder / f"tutorial-lateness-{n}.log"
     worker = tutorial.worker(rabbitmq.url, folder, queue, log, database_url=database)
@@ -140,12 +146,14 @@ def tutorial_lateness(
 
     try:
         tutorial.publish(rabbitmq, queue, due, publishers=2)
+        before = postgres.statements(name)
         cpu = window_cpu(
             {"worker": worker.proc.pid, **harness.server_pids(rabbitmq, postgres)},
             opens=due[0],
             done=lambda: len(executed()) >= n,
             timeout=lead + window_s + 60 + n / 50,
         )
+        statements = postgres.statements(name) - before
     finally:
         worker.kill()
     runs = [line.split() for line in executed()]
@@ -158,5 +166,6 @@ def tutorial_lateness(
         late,
         duplicates=stats.surplus(tutorial.closes(database)),
         last_closed_s=round((max(done, default=due[0]) - due[0]).total_seconds(), 2),
+        statements_per_close=round(statements / max(len(runs), 1), 2),
         cpu_pct=cpu,
     )

@@ -44,7 +44,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sizes", default="10000,100000,1000000", help="pending polls for benchmark 1"
     )
-    parser.add_argument("--lateness", default="1000,10000", help="polls due in one window")
+    parser.add_argument(
+        "--lateness",
+        default="1000,10000,100000:60",
+        help="polls due in one window: N (10 s) or N:SECONDS, comma-separated",
+    )
     parser.add_argument("--devices", type=int, default=1000, help="devices polled every 10 s")
     parser.add_argument(
         "--device-workers", default="1", help="worker processes, one simulated run each ('': none)"
@@ -75,6 +79,15 @@ def numbers(text: str) -> list[int]:
     return [int(s) for s in text.split(",") if s]
 
 
+def due_windows(text: str) -> list[tuple[int, float]]:
+    """ "1000,100000:60" -> [(1000, 10.0), (100000, 60.0)]: polls due, in a window of seconds."""
+    windows = []
+    for item in text.split(","):
+        count, _, seconds = item.partition(":")
+        windows.append((int(count), float(seconds or 10)))
+    return windows
+
+
 def fleet_text(fleet: slow_vendor.Fleet) -> str:
     return f"{fleet.devices},{fleet.interval},{fleet.duration:g},{fleet.delay:g}"
 
@@ -96,9 +109,10 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
     """Each benchmark at the sizes asked for (tiny ones with --smoke), ready to run."""
     smoke = args.smoke
     sizes = [200] if smoke else numbers(args.sizes)
-    late_sizes = [50] if smoke else numbers(args.lateness)
+    # Polls due in one window (seconds) of the lateness benchmark, written `lead` s ahead.
+    windows = [(50, 2.0)] if smoke else due_windows(args.lateness)
+    lead = 8 if smoke else 20
     trivial = 200 if smoke else 10_000
-    timing = (8, 2) if smoke else (20, 10)  # lead and window of the lateness benchmark
     load = (2, 4) if smoke else (6, 16)  # seconds and connections of each API scenario
     fleet = (20, 2, 8) if smoke else (args.devices, 10, 120)  # devices, interval, duration
     device_workers = [1] if smoke else numbers(args.device_workers)
@@ -121,7 +135,7 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
 
     return {
         "memory": lambda: pending_memory(folder / "memory", sizes),
-        "lateness": lambda: lateness(folder / "lateness", late_sizes, trivial, *timing),
+        "lateness": lambda: lateness(folder / "lateness", windows, trivial, lead),
         "long": lambda: long_etas(folder / "long", 20),
         "api": lambda: api.api_throughput(folder / "api", *load),
         "devices": device_runs,

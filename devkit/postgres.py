@@ -136,6 +136,8 @@ class PostgresServer:
             f"-k {shlex.quote(socket_dir)}",
             "-c fsync=off -c full_page_writes=off -c synchronous_commit=off",
             "-c max_connections=200",
+            # Statements counted per database (the lateness benchmark's statements per close).
+            "-c shared_preload_libraries=pg_stat_statements",
         ]
         pg_ctl = [str(self.bin_dir / "pg_ctl"), "-D", str(work / "data"), "-l", str(self.log_file)]
         pg_ctl += ["-w", "-t", str(wait), "-o", " ".join(options), "start"]
@@ -179,6 +181,17 @@ class PostgresServer:
             raise ValueError(f"invalid database name: {name!r}")
         self._psql(f'CREATE DATABASE "{name}" OWNER app')
         return self._url(name)
+
+    def statements(self, name: str) -> int:
+        """Statements run in database ``name`` since the server started (pg_stat_statements)."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+            raise ValueError(f"invalid database name: {name!r}")
+        self._psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        total = self._psql(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
+            f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '{name}'"
+        )
+        return int(total.strip() or 0)
 
     def version(self) -> str:
         """Server version, e.g. ``15.18 (Debian 15.18-0+deb12u1)``."""
