@@ -243,7 +243,7 @@ def expected_buckets(bucket: str, start: datetime, end: datetime) -> list[dict]:
     groups: dict[tuple[str, datetime], list[float]] = {}
     for name, value, moment in SERIES:
         if start <= moment < end:
-            # Whole timedeltas: a float timestamp rounds 23:59:59.999999 up to midnight.
+            # In exact timedeltas, not float timestamps, so the expectation needs no rounding.
             width = timedelta(seconds=WIDTHS[bucket])
             begins = EPOCH + (moment - EPOCH) // width * width
             groups.setdefault((name, begins), []).append(value)
