@@ -1,12 +1,11 @@
-from flask import g, url_for
+from flask import Response, g, jsonify, url_for
 from flask_smorest import Blueprint
 
 from app.auth.routes import login_required
 from app.database import utcnow
-from app.devices import commands, locations, polling, readings, service
+from app.devices import aggregates, commands, locations, polling, readings, service
 from app.devices.models import AttributeReading, PollFailure, StatusReading
 from app.devices.schemas import (
-    AttributeQueryArgsSchema,
     AttributeReadingPageSchema,
     CommandCreateSchema,
     DeviceCreateSchema,
@@ -16,6 +15,8 @@ from app.devices.schemas import (
     DeviceUpdateSchema,
     LocationRefreshSchema,
     LocationSchema,
+    ObservationBucketsSchema,
+    ObservationQueryArgsSchema,
     PollFailurePageSchema,
     ReadingQueryArgsSchema,
     ScheduleSchema,
@@ -26,6 +27,10 @@ from app.schemas import paginate
 
 blp = Blueprint("devices", __name__, description="Devices that poll themselves")
 locations_blp = Blueprint("locations", __name__, description="Devices grouped by location")
+# The observations route answers with one of two shapes, so it dumps them itself.
+readings_page = AttributeReadingPageSchema()
+buckets_page = ObservationBucketsSchema()
+OBSERVATIONS = {"oneOf": [AttributeReadingPageSchema, ObservationBucketsSchema]}
 
 
 @blp.post("")
@@ -77,12 +82,17 @@ def delete_device(device_id: int):
 
 @blp.get("/<int:device_id>/observations")
 @login_required
-@blp.arguments(AttributeQueryArgsSchema, location="query")
-@blp.response(200, AttributeReadingPageSchema)
-def list_observations(args: dict, device_id: int):
-    """List a device's attribute readings, newest first."""
+@blp.arguments(ObservationQueryArgsSchema, location="query")
+@blp.response(200, OBSERVATIONS)
+def list_observations(args: dict, device_id: int) -> Response:
+    """List a device's readings newest first, or their min, max, mean and count per bucket."""
     device = service.get_device(device_id=device_id, user_id=g.user.id)
-    return readings.readings(AttributeReading.valid_at, device=device, **args)
+    if "bucket" in args:
+        args.pop("limit")  # of raw pages; buckets are bounded by the range
+        return jsonify(buckets_page.dump(aggregates.aggregates(device=device, **args)))
+    return jsonify(
+        readings_page.dump(readings.readings(AttributeReading.valid_at, device=device, **args))
+    )
 
 
 @blp.get("/<int:device_id>/statuses")

@@ -5,6 +5,7 @@ import marshmallow as ma
 from flask import current_app
 
 from app.database import MAX_ID
+from app.devices.aggregates import BUCKETS, MAX_BUCKETS
 from app.devices.polling import next_poll_at
 from app.devices.readings import latest_attributes
 from app.devices.vendors import vendor_names
@@ -145,6 +146,39 @@ class AttributeQueryArgsSchema(ReadingQueryArgsSchema):
     attribute = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
 
 
+class ObservationQueryArgsSchema(AttributeQueryArgsSchema):
+    """The raw readings' arguments, or with `bucket` the aggregated form's."""
+
+    bucket = ma.fields.String(
+        validate=ma.validate.OneOf(BUCKETS, error="Unknown bucket: use one of {choices}."),
+        metadata={
+            "description": "Aggregate instead: min, max, mean and count of each attribute per "
+            f"bucket of this width, over [from, to), at most {MAX_BUCKETS} buckets. Buckets "
+            "start at UTC minutes, 5-minute marks, hours or midnights; empty ones are left "
+            "out. Every stored value is numeric (non-numeric ones are refused when a poll is "
+            "read), so every reading counts. Takes from and to, not since, until or before."
+        },
+    )
+    start = UTCDateTime(data_key="from", metadata={"description": "With bucket: inclusive."})
+    end = UTCDateTime(data_key="to", metadata={"description": "With bucket: exclusive."})
+
+    @ma.validates_schema
+    def bucket_takes_a_range(self, data: dict, **kwargs: object) -> None:
+        """from and to with bucket, and none of since, until and before; neither without."""
+        aggregated = "bucket" in data
+        for field in ("start", "end"):
+            name = self.fields[field].data_key
+            if aggregated and field not in data:
+                raise ma.ValidationError("Give the range to aggregate.", field_name=name)
+            if not aggregated and field in data:
+                raise ma.ValidationError(
+                    "from and to go with bucket; raw readings take since and until.",
+                    field_name=name,
+                )
+        if aggregated and (raw := [f for f in ("since", "until", "before") if f in data]):
+            raise ma.ValidationError("With bucket, give the range as from and to.", raw[0])
+
+
 def readings_page(item_schema: type[ma.Schema]) -> type[ma.Schema]:
     name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
     return type(
@@ -161,6 +195,25 @@ def readings_page(item_schema: type[ma.Schema]) -> type[ma.Schema]:
                 },
             ),
         },
+    )
+
+
+class ObservationBucketSchema(ma.Schema):
+    attribute = ma.fields.String()
+    start = UTCDateTime(metadata={"description": "When the bucket starts (UTC)."})
+    min = ma.fields.Float()
+    max = ma.fields.Float()
+    mean = ma.fields.Float()
+    count = ma.fields.Integer(metadata={"description": "Readings in the bucket."})
+
+
+class ObservationBucketsSchema(ma.Schema):
+    bucket = ma.fields.String()
+    start = UTCDateTime(data_key="from")
+    end = UTCDateTime(data_key="to")
+    items = ma.fields.List(
+        ma.fields.Nested(ObservationBucketSchema),
+        metadata={"description": "By attribute, then oldest bucket first."},
     )
 
 

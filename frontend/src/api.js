@@ -148,8 +148,11 @@ export const api = {
   updateDevice: (id, changes) =>
     request(`/api/devices/${id}`, { method: "PATCH", body: changes }),
   deleteDevice: (id) => request(`/api/devices/${id}`, { method: "DELETE" }),
-  observations: (id, limit = 500) =>
-    request(`/api/devices/${id}/observations`, { query: { limit } }),
+  observations: (id, limit = 500, since) =>
+    request(`/api/devices/${id}/observations`, { query: { limit, since } }),
+  // Min, max, mean and count per attribute and bucket ("1m", "5m", "1h", "1d") in [from, to).
+  observationBuckets: (id, { bucket, from, to }) =>
+    request(`/api/devices/${id}/observations`, { query: { bucket, from, to } }),
   pollDevice: (id) => request(`/api/devices/${id}/poll`, { method: "POST" }),
   command: (id, isOn) =>
     request(`/api/devices/${id}/commands`, { method: "POST", body: { is_on: isOn } }),

@@ -31,6 +31,17 @@ describe("request", () => {
     expect(init.headers.Authorization).toBe("Bearer tok-123");
   });
 
+  it("asks for observations in buckets with from and to, raw ones with since", async () => {
+    fetchMock.mockImplementation(async () => respond(200, { items: [] }));
+    const range = { from: "2026-12-01T00:00:00.000Z", to: "2026-12-08T00:00:00.000Z" };
+    await api.observationBuckets(4, { bucket: "1h", ...range });
+    await api.observations(4, 1000, range.from);
+    const [buckets, raw] = fetchMock.mock.calls.map(([url]) => new URL(url, "http://x"));
+    expect(buckets.pathname).toBe("/api/devices/4/observations");
+    expect(Object.fromEntries(buckets.searchParams)).toEqual({ bucket: "1h", ...range });
+    expect(Object.fromEntries(raw.searchParams)).toEqual({ limit: "1000", since: range.from });
+  });
+
   it("sends a JSON body", async () => {
     fetchMock.mockResolvedValue(respond(201, { id: 7 }));
     await api.createPoll({ title: "T", options: ["a", "b"], close_date: "2030-01-01T00:00:00Z" });

@@ -200,3 +200,146 @@ def test_a_measurement_brought_back_twice_is_stored_once(
     observations = get(client, headers, f"{url}/observations")["items"]
     assert [item["value"] for item in observations] == [6, 5]
     assert len(get(client, headers, f"{url}/statuses")["items"]) == 2
+
+
+def at(day: int, hour: int, minute: int, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, second, micro, tzinfo=UTC)
+
+
+# Two attributes over two UTC days, with readings on bucket edges: exactly on a minute, an
+# hour and a midnight, and a microsecond before them (which SQLite's date functions, rounding
+# to the millisecond, would carry into the next bucket).
+SERIES = [
+    ("temperature", 20.5, at(1, 23, 54, 59, 999_999)),
+    ("temperature", 21.25, at(1, 23, 55)),
+    ("temperature", 19.0, at(1, 23, 55, 30, 500_000)),
+    ("temperature", 22.75, at(1, 23, 59, 59, 999_999)),
+    ("temperature", -3.5, at(2, 0, 0)),
+    ("temperature", 18.125, at(2, 0, 0, 0, 1)),
+    ("temperature", 17.0, at(2, 0, 4, 59)),
+    ("temperature", 16.5, at(2, 0, 5)),
+    ("temperature", 30.0, at(2, 1, 0)),
+    ("humidity", 40.0, at(1, 23, 55)),
+    ("humidity", 45.5, at(2, 0, 0)),
+    ("humidity", 41.0, at(2, 0, 59, 59, 999_999)),
+]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WIDTHS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400}
+
+
+def store_series(app: Flask, device_id: int) -> None:
+    store(
+        app,
+        device_id,
+        [
+            PollOutcome(attributes=(AttributeReport(name, value, "u", moment),))
+            for name, value, moment in SERIES
+        ],
+    )
+
+
+def expected_buckets(bucket: str, start: datetime, end: datetime) -> list[dict]:
+    """The aggregates of SERIES computed here, by attribute, then oldest bucket first."""
+    groups: dict[tuple[str, datetime], list[float]] = {}
+    for name, value, moment in SERIES:
+        if start <= moment < end:
+            # In exact timedeltas, not float timestamps, so the expectation needs no rounding.
+            width = timedelta(seconds=WIDTHS[bucket])
+            begins = EPOCH + (moment - EPOCH) // width * width
+            groups.setdefault((name, begins), []).append(value)
+    return [
+        {
+            "attribute": name,
+            "start": iso(begins),
+            "min": min(values),
+            "max": max(values),
+            "mean": pytest.approx(sum(values) / len(values), rel=1e-12),
+            "count": len(values),
+        }
+        for (name, begins), values in sorted(groups.items())
+    ]
+
+
+def buckets_url(device_id: int, bucket: str, start: datetime, end: datetime) -> str:
+    return (
+        f"/api/devices/{device_id}/observations?bucket={bucket}"
+        f"&from={quote(iso(start))}&to={quote(iso(end))}"
+    )
+
+
+@pytest.mark.parametrize("bucket", list(WIDTHS))
+def test_buckets_aggregate_the_raw_readings(
+    private_app: Flask, client: FlaskClient, bucket: str
+) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    store_series(private_app, device["id"])
+    start, end = at(1, 23, 50), at(2, 1, 0)  # from is inclusive, to exclusive
+
+    answer = get(client, headers, buckets_url(device["id"], bucket, start, end))
+    assert answer == {
+        "bucket": bucket,
+        "from": iso(start),
+        "to": iso(end),
+        "items": expected_buckets(bucket, start, end),
+    }
+    # Every reading in the range, and only those, is counted once.
+    raw = get(
+        client,
+        headers,
+        f"/api/devices/{device['id']}/observations?since={iso(start)}&until={iso(end)}",
+    )
+    assert sum(item["count"] for item in answer["items"]) == len(raw["items"]) == 11
+
+
+def test_a_reading_on_a_bucket_edge_starts_that_bucket(
+    private_app: Flask, client: FlaskClient
+) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    store_series(private_app, device["id"])
+    url = buckets_url(device["id"], "5m", at(1, 23, 50), at(2, 0, 10)) + "&attribute=temperature"
+    counts = [(item["start"], item["count"]) for item in get(client, headers, url)["items"]]
+    assert counts == [
+        (iso(at(1, 23, 50)), 1),  # 23:54:59.999999
+        (iso(at(1, 23, 55)), 3),  # 23:55:00 on the edge, to 23:59:59.999999
+        (iso(at(2, 0, 0)), 3),  # midnight on the edge, to 00:04:59
+        (iso(at(2, 0, 5)), 1),  # 00:05:00 on the edge
+    ]
+    days = get(client, headers, buckets_url(device["id"], "1d", at(1, 0, 0), at(3, 0, 0)))
+    assert [(item["attribute"], item["start"], item["count"]) for item in days["items"]] == [
+        ("humidity", iso(at(1, 0, 0)), 1),
+        ("humidity", iso(at(2, 0, 0)), 2),
+        ("temperature", iso(at(1, 0, 0)), 4),
+        ("temperature", iso(at(2, 0, 0)), 5),
+    ]
+
+
+def test_buckets_are_only_of_the_device_and_attribute_asked_for(
+    private_app: Flask, client: FlaskClient
+) -> None:
+    headers = user_headers(client)
+    device, other = (create_device(client, headers, paused=True) for _ in range(2))
+    store_series(private_app, device["id"])
+    store(
+        private_app,
+        other["id"],
+        [PollOutcome(attributes=(AttributeReport("temperature", 99.0, "u", at(2, 0, 1)),))],
+    )
+    start, end = at(1, 0, 0), at(3, 0, 0)
+    url = buckets_url(device["id"], "1h", start, end)
+    humidity = get(client, headers, f"{url}&attribute=humidity")["items"]
+    assert humidity == [
+        item for item in expected_buckets("1h", start, end) if item["attribute"] == "humidity"
+    ]
+    assert get(client, headers, f"{url}&attribute=pressure")["items"] == []
+    assert get(client, headers, buckets_url(other["id"], "1d", start, end))["items"] == [
+        {
+            "attribute": "temperature",
+            "start": iso(at(2, 0, 0)),
+            "min": 99,
+            "max": 99,
+            "mean": 99,
+            "count": 1,
+        }
+    ]

@@ -19,6 +19,9 @@ from app.scheduling.models import Job
 from app.scheduling.registry import JobKind, kind_of
 from tests.factories import create_device, in_seconds, user_headers
 
+NOW = "2026-03-01T12:00:00Z"
+HOUR_AGO = "2026-03-01T11:00:00Z"
+
 
 def test_register_schedules_the_first_poll(client: FlaskClient) -> None:
     headers = user_headers(client)
@@ -87,6 +90,7 @@ def test_devices_are_their_owners(client: FlaskClient) -> None:
         ("patch", url, {"paused": True}),
         ("delete", url, None),
         ("get", f"{url}/observations", None),
+        ("get", f"{url}/observations?bucket=1h&from={HOUR_AGO}&to={NOW}", None),
         ("get", f"{url}/statuses", None),
         ("get", f"{url}/failures", None),
         ("post", f"{url}/poll", None),
@@ -97,6 +101,8 @@ def test_devices_are_their_owners(client: FlaskClient) -> None:
         assert response.status_code == 403, (method, path)
     assert client.get("/api/devices", headers=other).get_json()["total"] == 0
     assert client.get("/api/devices/99999", headers=other).status_code == 404
+    missing = f"/api/devices/99999/observations?bucket=1h&from={HOUR_AGO}&to={NOW}"
+    assert client.get(missing, headers=other).status_code == 404
 
 
 def test_list_filters_by_location(client: FlaskClient) -> None:
@@ -180,6 +186,52 @@ def test_bad_reading_queries_are_422(client: FlaskClient, query: str, field: str
     response = client.get(f"/api/devices/{device['id']}/observations?{query}", headers=headers)
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "reason"),
+    [
+        ("bucket=2m&from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z", "bucket", "Unknown"),
+        ("bucket=1h&from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z", "from", "before to"),
+        ("bucket=1h&from=2026-03-01T00:00:00Z&to=2026-03-01T00:00:00Z", "from", "before to"),
+        # 1,441 minutes; a day of minutes (1,440) would be too, 1,000 is the most.
+        ("bucket=1m&from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:01Z", "to", "1441 buckets"),
+        ("bucket=1d&from=2026-03-01T00:00:00Z&to=2029-01-01T00:00:00Z", "to", "at most 1000"),
+        ("bucket=1h&from=yesterday&to=2026-03-02T00:00:00Z", "from", "Not a valid"),
+        ("bucket=1h&from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00", "to", "no UTC offset"),
+        ("bucket=1h&to=2026-03-02T00:00:00Z", "from", "Give the range"),
+        ("bucket=1h&from=2026-03-01T00:00:00Z", "to", "Give the range"),
+        (
+            "bucket=1h&from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z&since=2026-03-01T00:00:00Z",
+            "since",
+            "from and to",
+        ),
+        ("from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z", "from", "go with bucket"),
+    ],
+)
+def test_bad_bucket_queries_are_422(
+    client: FlaskClient, query: str, field: str, reason: str
+) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    response = client.get(f"/api/devices/{device['id']}/observations?{query}", headers=headers)
+    body = response.get_json()
+    assert response.status_code == 422 and body["code"] == 422, body
+    assert list(body["errors"]) == [field] and reason in body["errors"][field][0], body
+    assert body["message"] == f"Some fields are invalid: {field}"
+
+
+def test_a_thousand_buckets_are_allowed(client: FlaskClient) -> None:
+    headers = user_headers(client)
+    device = create_device(client, headers, paused=True)
+    # 1,000 minutes, the first starting at 10:00:30: the range touches 1,000 minute buckets.
+    url = f"/api/devices/{device['id']}/observations?bucket=1m"
+    query = "&from=2026-03-01T10:00:30Z&to=2026-03-02T02:40:00Z"
+    response = client.get(url + query, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["items"] == []
+    late = "&from=2026-03-01T10:00:30Z&to=2026-03-02T02:40:00.000001Z"
+    assert client.get(url + late, headers=headers).status_code == 422
 
 
 def test_pause_cancels_the_pending_poll_and_resume_schedules_one(private_app: Flask) -> None:

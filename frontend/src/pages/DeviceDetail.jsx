@@ -9,8 +9,34 @@ import { InlineEditForm } from "../components/InlineEditForm.jsx";
 import { JobStatus } from "../components/JobStatus.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { ObservationChart } from "../components/ObservationChart.jsx";
+import { RangePicker, rangeOf } from "../components/RangePicker.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
 import { useAction, useNow, useResource } from "../hooks.js";
+
+/** The chart's data for a range ending now: raw readings for the last hour, buckets beyond. */
+async function loadRange(id, range) {
+  const now = Date.now();
+  const from = new Date(now - range.ms).toISOString();
+  const domain = [now - range.ms, now];
+  if (!range.bucket) {
+    const page = await api.observations(id, 1000, from);
+    return { domain, readings: page.items, more: page.next_before !== null };
+  }
+  const to = new Date(now).toISOString();
+  const answer = await api.observationBuckets(id, { bucket: range.bucket, from, to });
+  return { domain, buckets: answer.items };
+}
+
+/** What the chart shows, in words: how many readings, and in what. */
+function describe(series, range) {
+  if (series.buckets) {
+    const count = series.buckets.reduce((sum, bucket) => sum + bucket.count, 0);
+    const starts = new Set(series.buckets.map((bucket) => bucket.start)).size;
+    return `${count} readings in ${starts} buckets of ${range.bucket} (mean, with min–max)`;
+  }
+  const newest = series.more ? ", the newest shown" : "";
+  return `${series.readings.length} readings in the last hour${newest}`;
+}
 
 export default function DeviceDetail() {
   const { id } = useParams();
@@ -18,10 +44,12 @@ export default function DeviceDetail() {
   const { signedIn } = useAuth();
   const now = useNow(1000);
   const device = useResource(() => api.device(id), [id, signedIn], signedIn ? 3000 : null);
-  const readings = useResource(
-    () => api.observations(id, 500),
-    [id, signedIn],
-    signedIn ? 3000 : null,
+  const [rangeKey, setRangeKey] = useState("hour");
+  const range = rangeOf(rangeKey);
+  const series = useResource(
+    () => loadRange(id, range),
+    [id, signedIn, rangeKey],
+    signedIn ? range.refreshMs : null,
   );
   const [job, setJob] = useState(null);
   const { busy, error: actionError, run } = useAction();
@@ -38,7 +66,7 @@ export default function DeviceDetail() {
   if (device.loading && !device.data) return <Loading what="Loading the device" />;
   if (!device.data) return <ErrorMessage error={device.error} />;
   const d = device.data;
-  const count = readings.data?.items.length ?? 0;
+  const units = Object.fromEntries(d.attributes.map((a) => [a.name, a.units]));
 
   return (
     <section>
@@ -75,12 +103,24 @@ export default function DeviceDetail() {
       </dl>
 
       <h2>Observations</h2>
-      <p className="muted" role="status">
-        <span data-testid="reading-count">{count} readings</span>
-        {readings.loading && " · loading…"}
-      </p>
-      <ErrorMessage error={readings.error} />
-      {readings.data && <ObservationChart readings={readings.data.items} />}
+      <RangePicker value={rangeKey} onChange={setRangeKey} />
+      {series.data ? (
+        <p className="muted" role="status">
+          <span data-testid="reading-count">{describe(series.data, range)}</span>
+          {series.loading && " · loading…"}
+        </p>
+      ) : (
+        series.loading && <Loading what={`Loading the ${range.label.toLowerCase()}`} />
+      )}
+      <ErrorMessage error={series.error} />
+      {series.data && (
+        <ObservationChart
+          readings={series.data.readings}
+          buckets={series.data.buckets}
+          units={units}
+          domain={series.data.domain}
+        />
+      )}
 
       <div className="panel">
         <h2>Controls</h2>
@@ -130,7 +170,7 @@ export default function DeviceDetail() {
             label={job.label}
             onFinished={() => {
               device.reload({ quiet: true });
-              readings.reload({ quiet: true });
+              series.reload({ quiet: true });
             }}
           />
         )}
