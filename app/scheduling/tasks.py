@@ -7,7 +7,7 @@ from celery.worker.request import Request
 from flask import current_app
 
 from app.database import DATABASE_DOWN
-from app.scheduling import promoter, runner
+from app.scheduling import promoter, retention, runner
 from app.scheduling.clock import clock_of
 from app.scheduling.outbox import RUN_TASK, Placement
 
@@ -60,6 +60,12 @@ def run_job(
 @shared_task(name="scheduling.promote", autoretry_for=DATABASE_DOWN, max_retries=0)
 def promote() -> None:
     promoter.promote()
+
+
+@shared_task(name="scheduling.prune", autoretry_for=DATABASE_DOWN, max_retries=0)
+def prune() -> None:
+    """Delete the history past its retention (finished jobs, and what domains register)."""
+    retention.prune()
 
 
 @shared_task(name="scheduling.resend_queued", autoretry_for=DATABASE_DOWN, max_retries=5)
