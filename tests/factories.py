@@ -59,14 +59,14 @@ _subjects = itertools.count(1)
 
 def finished_job(state: str, *, days_ago: float, **fields: object) -> Job:
     """A job row written directly, as history is: in `state`, finished `days_ago` days ago
-    (pending and running jobs get that finished_at too, as a trap for retention)."""
+    (pending and running jobs get that finished_at too, as a trap for retention); `fields`
+    override the rest."""
     when = datetime.now(UTC) - timedelta(days=days_ago)
-    return Job(
-        kind="test.history",
-        subject_id=next(_subjects),
-        due_at=when - timedelta(seconds=1),
-        state=state,
-        started_at=when - timedelta(seconds=0.5),
-        finished_at=when,
-        **fields,
-    )
+    defaults = {
+        "kind": "test.history",
+        "subject_id": next(_subjects),
+        "due_at": when - timedelta(seconds=1),
+        "started_at": when - timedelta(seconds=0.5),
+        "finished_at": when,
+    }
+    return Job(state=state, **{**defaults, **fields})

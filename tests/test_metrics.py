@@ -1,13 +1,20 @@
-"""/metrics for an operator: what cannot be read is left out (the log says why), and how long
-ago a promoter last ran."""
+"""/metrics for an operator: what cannot be read is left out (the log says why), how long
+ago a promoter last ran, and figures that read bounded, indexed sets whatever the history."""
 
 import re
+from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from app import create_app
+from app.database import utcnow
+from app.extensions import db
 from app.scheduling import promoter
+from app.scheduling.models import JobState
+from tests.factories import finished_job
 
 
 @pytest.fixture
@@ -40,3 +47,95 @@ def test_seconds_since_a_promoter_last_ran(private_app: Flask) -> None:
     after = client.get("/metrics").get_data(as_text=True)
     sample = re.search(r"\npunctual_promoter_last_run_seconds (\S+)", after)
     assert sample and 0 <= float(sample.group(1)) < 5
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in the exposition, None if there is none."""
+    label_text = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    wanted = f"{name}{{{label_text}}}" if labels else name
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_jobs_count_unfinished_work_and_lateness_a_recent_window(private_app: Flask) -> None:
+    now = utcnow()
+    with private_app.app_context():
+        old = finished_job(JobState.SUCCEEDED, days_ago=1)
+        old.due_at = old.started_at - timedelta(seconds=100)  # very late, but a day ago
+        recent = [
+            finished_job(JobState.SUCCEEDED, days_ago=0, due_at=now, started_at=now + late)
+            for late in (timedelta(seconds=0.03), timedelta(seconds=0.2), timedelta(seconds=7))
+        ]
+        recent.append(finished_job(JobState.FAILED, days_ago=0))
+        pending = [
+            finished_job(JobState.SCHEDULED, days_ago=2, started_at=None, finished_at=None),
+            finished_job(JobState.SCHEDULED, days_ago=2, started_at=None, finished_at=None),
+            finished_job(JobState.RUNNING, days_ago=2, started_at=now, finished_at=None),
+        ]
+        db.session.add_all([old, *recent, *pending])
+        db.session.commit()
+    text = private_app.test_client().get("/metrics").get_data(as_text=True)
+
+    jobs = "punctual_jobs"
+    assert sample(text, jobs, kind="test.history", state="scheduled") == 2
+    assert sample(text, jobs, kind="test.history", state="running") == 1
+    assert sample(text, jobs, kind="test.history", state="succeeded") is None
+    assert "Finished jobs are not counted" in text
+    finished = "punctual_jobs_finished_recently"
+    assert sample(text, finished, kind="test.history", state="succeeded") == 3
+    assert sample(text, finished, kind="test.history", state="failed") == 1
+    # Started in the window: 0.03, 0.2 and 7 s late, the failed one 0.5 s, and the running one
+    # two days late; not the one 100 s late a day ago.
+    lateness = "punctual_job_lateness_seconds"
+    assert sample(text, f"{lateness}_count") == 5
+    assert sample(text, f"{lateness}_bucket", le="0.05") == 1
+    assert sample(text, f"{lateness}_bucket", le="1.0") == 3
+    assert sample(text, f"{lateness}_bucket", le="300.0") == 4
+    assert sample(text, f"{lateness}_bucket", le="+Inf") == 5
+    assert "of the jobs started in the last 300 s (METRICS_WINDOW)" in text
+
+
+def job_scans(plan: dict) -> Iterator[dict]:
+    """The plan's nodes that read the job table or one of its indexes."""
+    if plan.get("Relation Name") == "job" or plan.get("Index Name", "").startswith(
+        ("ix_job", "uq_job", "job_pkey")
+    ):
+        yield plan
+    for child in plan.get("Plans", []):
+        yield from job_scans(child)
+
+
+def test_a_scrape_reads_jobs_only_through_index_ranges(private_app: Flask) -> None:
+    """No statement of a scrape reads the whole job table, or the whole of an index of it."""
+    if not private_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the plans checked are PostgreSQL's")
+    statements: list[tuple[str, object]] = []
+    with private_app.app_context():
+        engine = db.engine
+
+        def capture(
+            conn: object, cursor: object, statement: str, parameters: object, *_: object
+        ) -> None:
+            if " job" in statement:
+                statements.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            assert private_app.test_client().get("/metrics").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        assert len(statements) >= 4
+        with engine.connect() as connection:
+            # With sequential scans priced out, a scan that still reads everything is one no
+            # index can bound.
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            for statement, parameters in statements:
+                plan = connection.exec_driver_sql(
+                    "EXPLAIN (FORMAT JSON) " + statement, parameters
+                ).scalar_one()[0]["Plan"]
+                for node in job_scans(plan):
+                    assert node["Node Type"] != "Seq Scan", statement
+                    if "Index Name" in node:
+                        assert "Index Cond" in node, (statement, node["Index Name"])
