@@ -90,6 +90,8 @@ class Config:
     # /metrics' figures about past work (lateness, jobs finished) cover this many seconds, so
     # a scrape reads a bounded, indexed set (30,000 jobs for 1,000 devices polled every 10 s).
     METRICS_WINDOW = _float("METRICS_WINDOW", 300)
+    # The jobs list counts a user's matching jobs up to this many (then says total_capped).
+    JOBS_TOTAL_CAP = _int("JOBS_TOTAL_CAP", 10_000)
     # Devices (app/devices).
     DEVICE_OFFLINE_AFTER = _int("DEVICE_OFFLINE_AFTER", 3)  # failed polls in a row
     DEVICE_MIN_INTERVAL = _int("DEVICE_MIN_INTERVAL", 5)

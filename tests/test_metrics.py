@@ -2,12 +2,10 @@
 ago a promoter last ran, and figures that read bounded, indexed sets whatever the history."""
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
 from app import create_app
 from app.database import utcnow
@@ -15,6 +13,7 @@ from app.extensions import db
 from app.scheduling import promoter
 from app.scheduling.models import JobState
 from tests.factories import finished_job
+from tests.plans import job_statements, plans, unbounded
 
 
 @pytest.fixture
@@ -97,45 +96,13 @@ def test_jobs_count_unfinished_work_and_lateness_a_recent_window(private_app: Fl
     assert "of the jobs started in the last 300 s (METRICS_WINDOW)" in text
 
 
-def job_scans(plan: dict) -> Iterator[dict]:
-    """The plan's nodes that read the job table or one of its indexes."""
-    if plan.get("Relation Name") == "job" or plan.get("Index Name", "").startswith(
-        ("ix_job", "uq_job", "job_pkey")
-    ):
-        yield plan
-    for child in plan.get("Plans", []):
-        yield from job_scans(child)
-
-
 def test_a_scrape_reads_jobs_only_through_index_ranges(private_app: Flask) -> None:
     """No statement of a scrape reads the whole job table, or the whole of an index of it."""
     if not private_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("the plans checked are PostgreSQL's")
-    statements: list[tuple[str, object]] = []
+    client = private_app.test_client()
     with private_app.app_context():
-        engine = db.engine
-
-        def capture(
-            conn: object, cursor: object, statement: str, parameters: object, *_: object
-        ) -> None:
-            if " job" in statement:
-                statements.append((statement, parameters))
-
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
-            assert private_app.test_client().get("/metrics").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
+        statements = job_statements(db.engine, lambda: client.get("/metrics"))
         assert len(statements) >= 4
-        with engine.connect() as connection:
-            # With sequential scans priced out, a scan that still reads everything is one no
-            # index can bound.
-            connection.exec_driver_sql("SET enable_seqscan = off")
-            for statement, parameters in statements:
-                plan = connection.exec_driver_sql(
-                    "EXPLAIN (FORMAT JSON) " + statement, parameters
-                ).scalar_one()[0]["Plan"]
-                for node in job_scans(plan):
-                    assert node["Node Type"] != "Seq Scan", statement
-                    if "Index Name" in node:
-                        assert "Index Cond" in node, (statement, node["Index Name"])
+        for statement, plan in plans(db.engine, statements):
+            assert unbounded(plan) == [], statement
