@@ -13,6 +13,7 @@ from app.database import utcnow
 from app.devices import service as devices
 from app.errors import DomainError
 from app.extensions import db
+from app.metrics import seconds_late
 from app.polls import service as polls
 from app.scheduling import queries, retention
 from app.scheduling import service as scheduling
@@ -130,10 +131,13 @@ def job_stats() -> None:
     ):
         click.echo(f"{state:<10} {count}")
     hour_ago = utcnow() - timedelta(hours=1)
-    recent = db.session.execute(select(Job).where(Job.started_at >= hour_ago)).scalars().all()
-    if recent:
-        worst = max(recent, key=lambda job: job.lateness or 0)
-        click.echo(f"worst lateness in the last hour: {worst.lateness:.3f} s (job {worst.id})")
+    # In the database, through the started_at index: an hour of a large fleet is 360,000 jobs.
+    late = seconds_late()
+    worst = db.session.execute(
+        select(Job.id, late).where(Job.started_at >= hour_ago).order_by(late.desc()).limit(1)
+    ).first()
+    if worst is not None:
+        click.echo(f"worst lateness in the last hour: {worst[1]:.3f} s (job {worst[0]})")
     else:
         click.echo("no job started in the last hour")
 

@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 from flask import Flask
 from sqlalchemy import func, select
 
+from app.database import utcnow
 from app.extensions import db
 from app.scheduling.models import Job, JobState
 from tests.factories import finished_job
@@ -72,3 +75,19 @@ def test_readings_prune_dry_run(private_app: Flask) -> None:
         "poll_failure                0 would be deleted",
         "dry run: nothing deleted",
     ]
+
+
+def test_jobs_stats_names_the_worst_lateness_of_the_last_hour(private_app: Flask) -> None:
+    with private_app.app_context():
+        now = utcnow()
+        jobs = [
+            finished_job(JobState.SUCCEEDED, days_ago=0, due_at=now, started_at=now + late)
+            for late in (timedelta(seconds=0.5), timedelta(seconds=2.5))
+        ]
+        jobs.append(finished_job(JobState.SUCCEEDED, days_ago=1, due_at=now - timedelta(days=2)))
+        db.session.add_all(jobs)
+        db.session.commit()
+        worst = jobs[1].id
+    output = private_app.test_cli_runner().invoke(args=["jobs", "stats"]).output
+    assert "succeeded  3" in output
+    assert f"worst lateness in the last hour: 2.500 s (job {worst})" in output
