@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+DAY = 24 * 3600
 INSTANCE_DIR = Path(os.environ.get("PUNCTUAL_INSTANCE", Path(__file__).parent / "instance"))
 
 
@@ -79,6 +80,22 @@ class Config:
     JOB_BATCH_WINDOW = _float("JOB_BATCH_WINDOW", 0.025)
     # Deferrable jobs (device polls) wait while more messages than this wait in the queue.
     BACKPRESSURE_QUEUE_LIMIT = _int("BACKPRESSURE_QUEUE_LIMIT", 5000)
+    # History (app/scheduling/retention.py), pruned every RETENTION_INTERVAL seconds in
+    # batches of RETENTION_BATCH_SIZE rows. A finished job is deleted this many seconds after
+    # it finished, by state; 0 keeps them forever. Pending and running jobs are never deleted.
+    JOB_RETENTION_SUCCEEDED = _float("JOB_RETENTION_SUCCEEDED", 3 * DAY)
+    JOB_RETENTION_FAILED = _float("JOB_RETENTION_FAILED", 30 * DAY)
+    JOB_RETENTION_CANCELLED = _float("JOB_RETENTION_CANCELLED", 30 * DAY)
+    # A device's readings, statuses and failed polls, by when they were measured (0: forever).
+    # Its latest reading of each attribute and its latest status are kept whatever their age.
+    READING_RETENTION = _float("READING_RETENTION", 30 * DAY)
+    RETENTION_INTERVAL = _float("RETENTION_INTERVAL", 600)
+    RETENTION_BATCH_SIZE = _int("RETENTION_BATCH_SIZE", 1000)
+    # /metrics' figures about past work (lateness, jobs finished) cover this many seconds, so
+    # a scrape reads a bounded, indexed set (30,000 jobs for 1,000 devices polled every 10 s).
+    METRICS_WINDOW = _float("METRICS_WINDOW", 300)
+    # The jobs list counts a user's matching jobs up to this many (then says total_capped).
+    JOBS_TOTAL_CAP = _int("JOBS_TOTAL_CAP", 10_000)
     # Devices (app/devices).
     DEVICE_OFFLINE_AFTER = _int("DEVICE_OFFLINE_AFTER", 3)  # failed polls in a row
     DEVICE_MIN_INTERVAL = _int("DEVICE_MIN_INTERVAL", 5)

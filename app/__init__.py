@@ -80,6 +80,8 @@ def register_tasks(celery: Celery) -> None:
     # The job kinds, registered now in every process: the worker runs them, and the web tells
     # which of them a user may cancel.
     celery.autodiscover_tasks(DOMAINS, related_name="jobs", force=True)
+    # Their histories' pruners (app/scheduling/retention.py), for the beat's task and the CLI.
+    celery.autodiscover_tasks(DOMAINS, related_name="retention", force=True)
 
 
 def register_blueprints(app: Flask) -> None:

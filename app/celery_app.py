@@ -141,6 +141,7 @@ def make_celery(app: Flask) -> Celery:
     celery.config_from_object(app.config["CELERY"])
     celery.steps["consumer"].add(PromptPrefetch)
     interval = app.config["PROMOTER_INTERVAL"]
+    retention = app.config["RETENTION_INTERVAL"]
     default = celery.conf.task_default_queue
     if app.config["CELERY_BROKER_URL"].startswith("filesystem://"):
         celery.conf.broker_transport = "app.filesystem_transport:Transport"
@@ -163,7 +164,14 @@ def make_celery(app: Flask) -> Celery:
                 "task": "scheduling.promote",
                 "schedule": interval,
                 "options": {"expires": max(interval * 2, PROMOTION_EXPIRES)},
-            }
+            },
+            # On the default queue, never the promoter's: a long prune must not delay
+            # promotion. One still waiting when the next is sent is dropped.
+            "prune-history": {
+                "task": "scheduling.prune",
+                "schedule": retention,
+                "options": {"expires": retention},
+            },
         },
     )
     celery.set_default()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select
+from sqlalchemy import Select, func, literal_column, select
 
 from app.extensions import db
 
@@ -68,8 +68,16 @@ class PageArgsSchema(ma.Schema):
 class PageSchema(ma.Schema):
     page = ma.fields.Integer()
     per_page = ma.fields.Integer()
-    total = ma.fields.Integer()
+    total = ma.fields.Integer(
+        metadata={"description": "How many items match; at least this many if total_capped."}
+    )
     pages = ma.fields.Integer()
+    total_capped = ma.fields.Boolean(
+        metadata={
+            "description": "Whether counting stopped at a cap (the jobs list counts up to "
+            "10,000 by default): there are at least `total` items, perhaps many more."
+        }
+    )
 
 
 def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
@@ -78,12 +86,29 @@ def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
     return type(name, (PageSchema,), {"items": ma.fields.List(ma.fields.Nested(item_schema))})
 
 
-def paginate(query: Select, *, page: int, per_page: int) -> dict[str, Any]:
-    result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+def paginate(
+    query: Select, *, page: int, per_page: int, count_up_to: int | None = None
+) -> dict[str, Any]:
+    """One page of the query's rows, and how many there are: with `count_up_to`, counted no
+    further than that (a total that grows with the history would cost every page view)."""
+    if count_up_to is None:
+        result = db.paginate(query, page=page, per_page=per_page, error_out=False)
+        items, total, capped = result.items, result.total, False
+    else:
+        offset = (page - 1) * per_page
+        items = list(db.session.execute(query.limit(per_page).offset(offset)).scalars())
+        matching = query.with_only_columns(literal_column("1"), maintain_column_froms=True)
+        counted = db.session.execute(
+            select(func.count()).select_from(
+                matching.order_by(None).limit(count_up_to + 1).subquery()
+            )
+        ).scalar_one()
+        total, capped = min(counted, count_up_to), counted > count_up_to
     return {
-        "items": result.items,
+        "items": items,
         "page": page,
         "per_page": per_page,
-        "total": result.total,
-        "pages": result.pages,
+        "total": total,
+        "pages": math.ceil(total / per_page),
+        "total_capped": capped,
     }

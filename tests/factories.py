@@ -1,9 +1,11 @@
-"""Users and polls made through the API, as a client would."""
+"""Users and polls made through the API, as a client would; history rows written directly."""
 
 import itertools
 from datetime import UTC, datetime, timedelta
 
 from flask.testing import FlaskClient
+
+from app.scheduling.models import Job
 
 _names = itertools.count(1)
 
@@ -50,3 +52,21 @@ def create_device(client: FlaskClient, headers: dict[str, str], **fields: object
     response = client.post("/api/devices", json=body, headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+_subjects = itertools.count(1)
+
+
+def finished_job(state: str, *, days_ago: float, **fields: object) -> Job:
+    """A job row written directly, as history is: in `state`, finished `days_ago` days ago
+    (pending and running jobs get that finished_at too, as a trap for retention); `fields`
+    override the rest."""
+    when = datetime.now(UTC) - timedelta(days=days_ago)
+    defaults = {
+        "kind": "test.history",
+        "subject_id": next(_subjects),
+        "due_at": when - timedelta(seconds=1),
+        "started_at": when - timedelta(seconds=0.5),
+        "finished_at": when,
+    }
+    return Job(state=state, **{**defaults, **fields})

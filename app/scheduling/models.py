@@ -39,6 +39,12 @@ class Job(db.Model):
         ),
         CheckConstraint("attempts >= 0", name="ck_job_attempts"),
         Index("ix_job_state_due_at", "state", "due_at"),
+        # Retention deletes finished jobs by age; /metrics reads those finished recently.
+        Index("ix_job_state_finished_at", "state", "finished_at"),
+        # /metrics' lateness reads only the jobs started recently.
+        Index("ix_job_started_at", "started_at"),
+        # A user's jobs page, latest due first (also the foreign key's index).
+        Index("ix_job_owner_due_at", "owner_id", "due_at"),
         Index("ix_job_kind_subject", "kind", "subject_id"),
         # At most one pending job per kind and subject: the database de-duplicates.
         Index(
@@ -54,9 +60,7 @@ class Job(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[int]
-    owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
-    )
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A new token on every reschedule: a message carrying an old token is a no-op.
     token: Mapped[str] = mapped_column(String(32), default=new_token)

@@ -1,4 +1,4 @@
-from flask import g
+from flask import current_app, g
 from flask_smorest import Blueprint
 
 from app.auth.routes import login_required
@@ -17,7 +17,8 @@ def list_jobs(args: dict):
     """List your jobs, latest due first, filtered by state, kind or subject."""
     page, per_page = args.pop("page"), args.pop("per_page")
     query = queries.jobs_query(owner_id=g.user.id, **args)
-    return paginate(query, page=page, per_page=per_page)
+    cap = current_app.config["JOBS_TOTAL_CAP"]
+    return paginate(query, page=page, per_page=per_page, count_up_to=cap)
 
 
 @blp.get("/<int:job_id>")

@@ -7,7 +7,7 @@ from celery.worker.request import Request
 from flask import current_app
 
 from app.database import DATABASE_DOWN
-from app.scheduling import batches, promoter, runner
+from app.scheduling import batches, promoter, retention, runner
 from app.scheduling.clock import clock_of
 from app.scheduling.outbox import RUN_BATCH_TASK, RUN_TASK, Placement
 
@@ -77,6 +77,12 @@ def run_jobs(self: Task, kind: str, jobs: list[list[Any]]) -> None:
 @shared_task(name="scheduling.promote", autoretry_for=DATABASE_DOWN, max_retries=0)
 def promote() -> None:
     promoter.promote()
+
+
+@shared_task(name="scheduling.prune", autoretry_for=DATABASE_DOWN, max_retries=0)
+def prune() -> None:
+    """Delete the history past its retention (finished jobs, and what domains register)."""
+    retention.prune()
 
 
 @shared_task(name="scheduling.resend_queued", autoretry_for=DATABASE_DOWN, max_retries=5)

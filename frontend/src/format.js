@@ -14,6 +14,11 @@ export function formatRemaining(seconds) {
   return `${plural(Math.floor(s / 86400), "day")} remaining`;
 }
 
+/** A count the API may have stopped at a cap: "1,234", or "10,000+" when capped. */
+export function formatCount(n, capped = false) {
+  return `${Number(n).toLocaleString("en-US")}${capped ? "+" : ""}`;
+}
+
 /** An API time (ISO UTC) shown in the user's local time zone. */
 export function formatTime(iso) {
   if (!iso) return "—";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatRemaining, localInputToIso, toLocalInputValue } from "./format.js";
+import { formatCount, formatRemaining, localInputToIso, toLocalInputValue } from "./format.js";
 
 describe("formatRemaining", () => {
   it.each([
@@ -33,5 +33,13 @@ describe("datetime-local values", () => {
 
   it("gives null for an empty value", () => {
     expect(localInputToIso("")).toBeNull();
+  });
+});
+
+describe("formatCount", () => {
+  it("writes thousands with separators, and a capped count as at least that many", () => {
+    expect(formatCount(1234)).toBe("1,234");
+    expect(formatCount(10000, true)).toBe("10,000+");
+    expect(formatCount(0, false)).toBe("0");
   });
 });

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.scheduling import service as scheduling
 from app.scheduling.models import Job, JobState
 from tests.factories import create_device, create_poll, user_headers
+from tests.plans import job_scans, job_statements, plans, unbounded
 
 
 @pytest.fixture
@@ -189,3 +190,34 @@ def test_a_devices_poll_job_is_not_cancelled_on_its_own(client: FlaskClient) -> 
     assert refused.status_code == 409
     assert f"pause device {device['id']}" in refused.get_json()["message"]
     assert client.get(f"/api/jobs/{job['id']}", headers=headers).get_json()["state"] == job["state"]
+
+
+def test_the_total_is_counted_up_to_a_cap(
+    private_app: Flask, client: FlaskClient, headers: dict
+) -> None:
+    """Beyond JOBS_TOTAL_CAP the total says 'at least': a page never counts millions."""
+    private_app.config["JOBS_TOTAL_CAP"] = 5
+    owner = user_id(client, headers)
+    make_jobs(private_app, [JobState.SUCCEEDED] * 5, owner_id=owner)
+    exact = listing(client, headers, "per_page=2")
+    assert (exact["total"], exact["pages"], exact["total_capped"]) == (5, 3, False)
+    make_jobs(private_app, [JobState.FAILED] * 2, owner_id=owner, kind="test.more")
+    capped = listing(client, headers, "per_page=2")
+    assert (capped["total"], capped["pages"], capped["total_capped"]) == (5, 3, True)
+    assert len(listing(client, headers, "per_page=2&page=4")["items"]) == 1  # the 7th: shown
+    failed = listing(client, headers, "state=failed")
+    assert (failed["total"], failed["total_capped"]) == (2, False)  # counted after filters
+
+
+def test_a_page_reads_the_owners_jobs_by_due_time(
+    private_app: Flask, client: FlaskClient, headers: dict
+) -> None:
+    """Served by (owner_id, due_at) ranges; the whole table is never read."""
+    if not private_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the plans checked are PostgreSQL's")
+    make_jobs(private_app, [JobState.SUCCEEDED] * 3, owner_id=user_id(client, headers))
+    with private_app.app_context():
+        statements = job_statements(db.engine, lambda: listing(client, headers, "per_page=2"))
+        page, count = [plan for _, plan in plans(db.engine, statements)]
+        assert unbounded(page) == [] and unbounded(count) == []
+        assert {node.get("Index Name") for node in job_scans(page)} == {"ix_job_owner_due_at"}

@@ -3,7 +3,7 @@ import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
-import { formatTime } from "../format.js";
+import { formatCount, formatTime } from "../format.js";
 import { useSignedInResource } from "../hooks.js";
 
 const STATES = ["scheduled", "queued", "running", "succeeded", "failed", "cancelled"];
@@ -51,6 +51,9 @@ export default function Jobs() {
       </section>
     );
   }
+  // Past a capped count the last page is unknown: there is a next one while this one is full.
+  const hasNext =
+    data && (data.total_capped ? data.items.length === PER_PAGE : page < data.pages);
   return (
     <section>
       <h1>Jobs</h1>
@@ -131,9 +134,10 @@ export default function Jobs() {
               Previous
             </button>
             <span>
-              Page {data.page} of {Math.max(1, data.pages)} · {data.total} jobs
+              Page {data.page} of {formatCount(Math.max(1, data.pages), data.total_capped)} ·{" "}
+              {formatCount(data.total, data.total_capped)} jobs
             </span>
-            <button type="button" disabled={page >= data.pages} onClick={() => setPage(page + 1)}>
+            <button type="button" disabled={!hasNext} onClick={() => setPage(page + 1)}>
               Next
             </button>
           </nav>

@@ -77,3 +77,43 @@ describe("Jobs", () => {
     expect(jobs).not.toHaveBeenCalled();
   });
 });
+
+describe("Jobs total", () => {
+  it("shows a capped total as at least that many, and lets one page on past it", async () => {
+    // The last page the capped count covers, and full: more may follow.
+    const job = jobsPage("succeeded").items[0];
+    const items = Array.from({ length: 20 }, (_, i) => ({ ...job, id: i + 1 }));
+    const last = { items, page: 1, pages: 1, total: 20, total_capped: true };
+    const jobs = vi.spyOn(api, "jobs").mockResolvedValue(last);
+    render(
+      <AuthProvider>
+        <Jobs />
+      </AuthProvider>,
+    );
+    expect(await screen.findByText(/Page 1 of 1\+ · 20\+ jobs/)).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Next" }));
+    await vi.waitFor(() => expect(jobs).toHaveBeenLastCalledWith(expect.objectContaining({ page: 2 })));
+  });
+
+  it("writes a large capped total with separators", async () => {
+    const capped = { ...jobsPage("succeeded"), pages: 500, total: 10000, total_capped: true };
+    vi.spyOn(api, "jobs").mockResolvedValue(capped);
+    render(
+      <AuthProvider>
+        <Jobs />
+      </AuthProvider>,
+    );
+    expect(await screen.findByText(/Page 1 of 500\+ · 10,000\+ jobs/)).toBeTruthy();
+  });
+
+  it("shows an exact total as it is", async () => {
+    vi.spyOn(api, "jobs").mockResolvedValue({ ...jobsPage("succeeded"), total_capped: false });
+    render(
+      <AuthProvider>
+        <Jobs />
+      </AuthProvider>,
+    );
+    expect(await screen.findByText(/Page 1 of 1 · 1 jobs/)).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Next" }).disabled).toBe(true);
+  });
+});
