@@ -22,8 +22,8 @@ def test_results_outlive_the_pruned_jobs(private_app: Flask) -> None:
     vote = client.post(f"/api/polls/{poll['id']}/votes", json={"option_id": tea}, headers=owner)
     assert vote.status_code == 201
     with private_app.app_context():
-        polls.close(poll_id=poll["id"])
-        polls.compute_results(poll_id=poll["id"])
+        polls.close(poll_ids=[poll["id"]])
+        polls.compute_results(poll_ids=[poll["id"]])
         long_ago = utcnow() - timedelta(days=4)
         db.session.execute(
             update(Job)
