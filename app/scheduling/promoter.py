@@ -15,12 +15,12 @@ from sqlalchemy import func, or_, select
 
 from app.celery_app import IO_QUEUE
 from app.extensions import db
-from app.scheduling import clock
+from app.scheduling import clock, outbox
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job, JobState, job_fields
 from app.scheduling.outbox import publish_after_commit
 from app.scheduling.service import seconds, supersede
-from app.scheduling.statements import record_promoter_run
+from app.scheduling.statements import QUEUE_ENTERING, record_promoter_run
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,11 @@ def _entering(now: datetime) -> Any:
     return (Job.state == JobState.SCHEDULED) & (Job.due_at <= now + seconds("SCHEDULER_HORIZON"))
 
 
-def _must_happen(now: datetime) -> Any:
+def _lost(now: datetime) -> Any:
+    """Queued long overdue and never started (its message lost), or running past the timeout
+    (its worker died)."""
     lost = now - seconds("JOB_LOST_AFTER")
     return or_(
-        _entering(now) & Job.deferrable.is_(False),
         (Job.state == JobState.QUEUED) & (Job.due_at < lost) & (Job.queued_at < lost),
         (Job.state == JobState.RUNNING) & (Job.started_at < now - seconds("JOB_RUN_TIMEOUT")),
     )
@@ -50,8 +51,9 @@ def promote(*, batch_size: int = 500) -> dict[str, int]:
     back) until the queue drains.
     """
     counts = {"promoted": 0, "resent": 0, "recovered": 0, "superseded": 0, "held_back": 0}
-    _promote_where(_must_happen, counts, batch_size=batch_size)
-    left = _promote_where(_deferrable, counts, batch_size=batch_size, limit=_room_in_queue())
+    _queue_entering(counts, deferrable=False, batch_size=batch_size)
+    _promote_where(_lost, counts, batch_size=batch_size)
+    left = _queue_entering(counts, deferrable=True, batch_size=batch_size, limit=_room_in_queue())
     if left == 0:  # the queue is full: count what waits
         counts["held_back"] = db.session.execute(
             select(func.count(Job.id)).where(_deferrable(clock.now()))
@@ -73,6 +75,34 @@ def resend_queued(*, batch_size: int = 500) -> dict[str, int]:
     _promote_where(lambda now: Job.state == JobState.QUEUED, counts, batch_size=batch_size)
     log.info("worker start: %d queued job(s) sent again", counts["resent"])
     return counts
+
+
+def _queue_entering(
+    counts: dict[str, int], *, deferrable: bool, batch_size: int, limit: int | None = None
+) -> int | None:
+    """Queue scheduled jobs entering the horizon, oldest due first, at most `limit`, a batch
+    per statement and transaction; what is left of the limit."""
+    while limit is None or limit > 0:
+        now = clock.now()
+        size = batch_size if limit is None else min(batch_size, limit)
+        queued = db.session.execute(
+            QUEUE_ENTERING,
+            {
+                "until": now + seconds("SCHEDULER_HORIZON"),
+                "held_back_when_busy": deferrable,
+                "size": size,
+                "now": now,
+            },
+        ).all()
+        for job_id, token, kind, subject_id, due_at in queued:
+            outbox.add(job_id, outbox.Placement(token, kind, subject_id, due_at))
+        db.session.commit()
+        counts["promoted"] += len(queued)
+        if limit is not None:
+            limit -= len(queued)
+        if len(queued) < size:
+            break
+    return limit
 
 
 def _promote_where(

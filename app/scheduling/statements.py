@@ -61,6 +61,28 @@ MARK_ALL_SUCCEEDED = (
 )
 
 
+# Queue up to `size` scheduled jobs due by `until` (deferrable or not), oldest due first, in
+# one statement: the promoter's common case, which row by row through the ORM cost a
+# statement and an object per job. SKIP LOCKED lets several promoters share the work.
+_entering = (
+    select(_job.c.id)
+    .where(
+        _job.c.state == JobState.SCHEDULED,
+        _job.c.due_at <= bindparam("until"),
+        _job.c.deferrable == bindparam("held_back_when_busy"),
+    )
+    .order_by(_job.c.due_at)
+    .limit(bindparam("size"))
+    .with_for_update(skip_locked=True)
+)
+QUEUE_ENTERING = (
+    update(_job)
+    .where(_job.c.id.in_(_entering))
+    .values(state=JobState.QUEUED, queued_at=bindparam("now"))
+    .returning(_job.c.id, _job.c.token, _job.c.kind, _job.c.subject_id, _job.c.due_at)
+)
+
+
 @cache
 def insert_unless_pending(dialect: str) -> Insert:
     """INSERT a job, or nothing if one of its kind is pending for the subject."""
