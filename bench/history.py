@@ -1,0 +1,189 @@
+"""Benchmark 6, history: what months of finished work cost the reads that stay in use.
+
+Run by `python -m bench.run --only history`. Starts its own RabbitMQ and PostgreSQL. For each
+history size, a fresh database holds 1,000 devices of one owner and N finished `device.poll`
+jobs over 30 days with three readings each (bench/history_data.py); the app, in this process
+through Flask's test client, answers each figure's call five times (the median is the figure).
+Goals (issue 18): every figure within 2x from the smallest history to the largest, the scrape
+under 50 ms. Then the retention task's effect on work due while it runs (bench/history_prune.py).
+"""
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, func, select
+
+from app.auth.models import User
+from app.devices.models import Device
+from app.extensions import db
+from app.scheduling.promoter import promote
+from bench import harness, history_data, history_prune
+from bench.history_data import Span
+from devkit import processes
+from devkit.servers import PostgresServer, pair
+
+Rows = list[dict[str, Any]]
+DEVICES = 1000
+DAYS = 30
+CALLS = 5
+SCRAPE_GOAL_MS = 50.0
+GROWTH_GOAL = 2.0
+METRICS, DATABASE = "GET /metrics", "database size"
+
+
+def history(
+    folder: Path,
+    sizes: list[int],
+    fleet: history_prune.Fleet,
+    closes: tuple[int, float],
+    lead: float,
+) -> Rows:
+    """The figures at each history size, their growth; then the prune and concurrent closes."""
+    with pair(folder) as (rabbitmq, postgres):
+        measured = {n: measure_size(postgres, rabbitmq.url, folder, n) for n in sizes}
+        rows = growth_rows({n: figures for n, (figures, _) in measured.items()})
+        rows += [data for _, data in measured.values()]
+        rows += history_prune.prune_effect(rabbitmq, postgres, folder, fleet, closes, lead)
+    return rows
+
+
+def measure_size(
+    postgres: PostgresServer, broker: str, folder: Path, jobs: int
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The figures on a fresh database holding `jobs` finished polls; and a row on the data."""
+    database = postgres.create_database(f"history_{jobs}")
+    processes.migrate(harness.punctual_env(database, broker, folder))
+    app = history_data.in_process_app(database, broker, folder)
+    client = app.test_client()
+    headers, owner = sign_in(app, client)
+    began = time.monotonic()
+    write_history(database, owner, jobs)
+    written = time.monotonic() - began
+    history_data.vacuum_analyze(database)
+    vacuumed = time.monotonic() - began - written
+    try:
+        figures, counts = measure(app, client, headers)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    data = {
+        "benchmark": "history data",
+        "finished_jobs": jobs,
+        **counts,
+        "written_s": round(written, 1),
+        "vacuum_analyze_s": round(vacuumed, 1),
+    }
+    return figures, data
+
+
+def sign_in(app: Flask, client: FlaskClient) -> tuple[dict[str, str], int]:
+    """A new user's bearer header, and its id (the owner of the history written next)."""
+    credentials = {"username": f"history-{uuid.uuid4().hex[:8]}", "password": "bench-password"}
+    assert client.post("/api/auth/register", json=credentials).status_code == 201
+    token = client.post("/api/auth/token", json=credentials).get_json()["token"]
+    with app.app_context():
+        owner = db.session.execute(
+            select(User.id).where(User.username == credentials["username"])
+        ).scalar_one()
+    return {"Authorization": f"Bearer {token}"}, owner
+
+
+def write_history(database: str, owner: int, jobs: int) -> None:
+    """The owner's fleet, its `jobs` finished polls over the last DAYS days, its next polls."""
+    now = datetime.now(UTC)
+    span = Span(now - timedelta(days=DAYS), DAYS * 86400, jobs, DEVICES)
+    engine = create_engine(database)
+    with engine.begin() as connection:
+        history_data.fleet(connection, owner, DEVICES, round(span.interval.total_seconds()), now)
+        history_data.finished_polls(connection, owner, span)
+        history_data.next_polls(connection, owner, now + timedelta(hours=1), now)
+    engine.dispose()
+
+
+def median_ms(call: Callable[[], Any]) -> float:
+    """The median of CALLS timed calls, after one that is not: the first call of a figure
+    compiles its queries and opens its connections, which a serving process has done."""
+    call()
+    times = []
+    for _ in range(CALLS):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def measure(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Each figure's median time in ms (the database's size in MiB); and the rows counted."""
+
+    def get(url: str, **query: str) -> Callable[[], None]:
+        def call() -> None:
+            response = client.get(url, headers=headers, query_string=query)
+            assert response.status_code == 200, (url, response.status_code, response.text[:300])
+
+        return call
+
+    def promoter_run() -> None:
+        with app.app_context():
+            promote()
+
+    with app.app_context():
+        device = db.session.execute(select(func.min(Device.id))).scalar_one()
+        counts = history_data.counts(db.session.connection())
+        db.session.rollback()
+    to = datetime.now(UTC)
+    day = {"from": (to - timedelta(days=1)).isoformat(), "to": to.isoformat()}
+    calls = {
+        METRICS: get("/metrics"),
+        "GET /api/jobs?per_page=20": get("/api/jobs", per_page="20"),
+        "GET /api/devices/<id>": get(f"/api/devices/{device}"),
+        "GET observations limit=100": get(f"/api/devices/{device}/observations", limit="100"),
+        "GET observations bucket=1h, last day": get(
+            f"/api/devices/{device}/observations", bucket="1h", **day
+        ),
+        "promoter run": promoter_run,
+    }
+    figures = {name: median_ms(call) for name, call in calls.items()}
+    return {**figures, DATABASE: counts.pop("db_mib")}, counts
+
+
+def growth_rows(measured: dict[int, dict[str, float]]) -> Rows:
+    """One row per figure: its value at each size, and the largest size's over the smallest."""
+    small, large = min(measured), max(measured)
+    rows = []
+    for name in measured[small]:
+        values = {f"at {n:,} jobs": measured[n][name] for n in sorted(measured)}
+        ratio = measured[large][name] / max(measured[small][name], 0.1)
+        rows.append(
+            {
+                "benchmark": f"history ({DEVICES:,} devices, {DAYS} days, median of {CALLS})",
+                "figure": name,
+                "unit": "MiB" if name == DATABASE else "ms",
+                **values,
+                "ratio": round(ratio, 2),
+                **verdict(name, ratio, max(measured[n][name] for n in measured)),
+            }
+        )
+    return rows
+
+
+def verdict(name: str, ratio: float, worst: float) -> dict[str, str]:
+    """The goal a figure is held to, and whether this run met it."""
+    if name == DATABASE:
+        return {"goal": "none: grows with the history", "met": ""}
+    within = ratio <= GROWTH_GOAL
+    if name == METRICS:
+        met = within and worst < SCRAPE_GOAL_MS
+        return {
+            "goal": f"<= {GROWTH_GOAL:g}x, < {SCRAPE_GOAL_MS:g} ms",
+            "met": "yes" if met else "NO",
+        }
+    return {"goal": f"<= {GROWTH_GOAL:g}x", "met": "yes" if within else "NO"}
