@@ -12,6 +12,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,40 +48,79 @@ def history(
 ) -> Rows:
     """The figures at each history size, their growth; then the prune and concurrent closes."""
     with pair(folder) as (rabbitmq, postgres):
-        measured = {n: measure_size(postgres, rabbitmq.url, folder, n) for n in sizes}
-        rows = growth_rows({n: figures for n, (figures, _) in measured.items()})
-        rows += [data for _, data in measured.values()]
+        histories = [History.written(postgres, rabbitmq.url, folder, n) for n in sizes]
+        try:
+            rows = growth_rows(measure(histories))
+        finally:
+            for written in histories:
+                written.close()
+        rows += [written.data for written in histories]
         rows += history_prune.prune_effect(rabbitmq, postgres, folder, fleet, closes, lead)
     return rows
 
 
-def measure_size(
-    postgres: PostgresServer, broker: str, folder: Path, jobs: int
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """The figures on a fresh database holding `jobs` finished polls; and a row on the data."""
-    database = postgres.create_database(f"history_{jobs}")
-    processes.migrate(harness.punctual_env(database, broker, folder))
-    app = history_data.in_process_app(database, broker, folder)
-    client = app.test_client()
-    headers, owner = sign_in(app, client)
-    began = time.monotonic()
-    write_history(database, owner, jobs)
-    written = time.monotonic() - began
-    history_data.vacuum_analyze(database)
-    vacuumed = time.monotonic() - began - written
-    try:
-        figures, counts = measure(app, client, headers)
-    finally:
+@dataclass
+class History:
+    """A database holding `jobs` finished polls, and the app signed in as their owner."""
+
+    jobs: int
+    app: Flask
+    client: FlaskClient
+    headers: dict[str, str]
+    data: dict[str, Any]  # the row on what was written
+
+    @classmethod
+    def written(cls, postgres: PostgresServer, broker: str, folder: Path, jobs: int) -> "History":
+        database = postgres.create_database(f"history_{jobs}")
+        processes.migrate(harness.punctual_env(database, broker, folder))
+        app = history_data.in_process_app(database, broker, folder)
+        client = app.test_client()
+        headers, owner = sign_in(app, client)
+        began = time.monotonic()
+        write_history(database, owner, jobs)
+        written = time.monotonic() - began
+        history_data.vacuum_analyze(database)
         with app.app_context():
+            counts = history_data.counts(db.session.connection())
+        data = {
+            "benchmark": "history data",
+            "finished_jobs": jobs,
+            **counts,
+            "written_s": round(written, 1),
+            "vacuum_analyze_s": round(time.monotonic() - began - written, 1),
+        }
+        return cls(jobs, app, client, headers, data)
+
+    def calls(self) -> dict[str, Callable[[], None]]:
+        """Each timed figure's call, through the app."""
+        with self.app.app_context():
+            device = db.session.execute(select(func.min(Device.id))).scalar_one()
+        to = datetime.now(UTC)
+        day = {"from": (to - timedelta(days=1)).isoformat(), "to": to.isoformat()}
+        observations = f"/api/devices/{device}/observations"
+        return {
+            METRICS: self.get("/metrics"),
+            "GET /api/jobs?per_page=20": self.get("/api/jobs", per_page="20"),
+            "GET /api/devices/<id>": self.get(f"/api/devices/{device}"),
+            "GET observations limit=100": self.get(observations, limit="100"),
+            "GET observations bucket=1h, last day": self.get(observations, bucket="1h", **day),
+            "promoter run": self.promoter_run,
+        }
+
+    def get(self, url: str, **query: str) -> Callable[[], None]:
+        def call() -> None:
+            response = self.client.get(url, headers=self.headers, query_string=query)
+            assert response.status_code == 200, (url, response.status_code, response.text[:300])
+
+        return call
+
+    def promoter_run(self) -> None:
+        with self.app.app_context():
+            promote()
+
+    def close(self) -> None:
+        with self.app.app_context():
             db.engine.dispose()
-    data = {
-        "benchmark": "history data",
-        "finished_jobs": jobs,
-        **counts,
-        "written_s": round(written, 1),
-        "vacuum_analyze_s": round(vacuumed, 1),
-    }
-    return figures, data
 
 
 def sign_in(app: Flask, client: FlaskClient) -> tuple[dict[str, str], int]:
@@ -107,52 +147,33 @@ def write_history(database: str, owner: int, jobs: int) -> None:
     engine.dispose()
 
 
-def median_ms(call: Callable[[], Any]) -> float:
-    """The median of CALLS timed calls, after one that is not: the first call of a figure
-    compiles its queries and opens its connections, which a serving process has done."""
-    call()
-    times = []
-    for _ in range(CALLS):
-        began = time.perf_counter()
+def medians_ms(calls: list[Callable[[], Any]]) -> list[float]:
+    """Each call's median of CALLS timed runs, in rounds of one run of each (a drift of the
+    machine's speed then falls on all alike), after one untimed run of each: the first compiles
+    its queries and opens its connections, which a serving process has done long before."""
+    for call in calls:
         call()
-        times.append((time.perf_counter() - began) * 1000)
-    return round(statistics.median(times), 1)
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(CALLS):
+        for call, taken in zip(calls, times, strict=True):
+            began = time.perf_counter()
+            call()
+            taken.append((time.perf_counter() - began) * 1000)
+    return [round(statistics.median(taken), 1) for taken in times]
 
 
-def measure(
-    app: Flask, client: FlaskClient, headers: dict[str, str]
-) -> tuple[dict[str, float], dict[str, int]]:
-    """Each figure's median time in ms (the database's size in MiB); and the rows counted."""
-
-    def get(url: str, **query: str) -> Callable[[], None]:
-        def call() -> None:
-            response = client.get(url, headers=headers, query_string=query)
-            assert response.status_code == 200, (url, response.status_code, response.text[:300])
-
-        return call
-
-    def promoter_run() -> None:
-        with app.app_context():
-            promote()
-
-    with app.app_context():
-        device = db.session.execute(select(func.min(Device.id))).scalar_one()
-        counts = history_data.counts(db.session.connection())
-        db.session.rollback()
-    to = datetime.now(UTC)
-    day = {"from": (to - timedelta(days=1)).isoformat(), "to": to.isoformat()}
-    calls = {
-        METRICS: get("/metrics"),
-        "GET /api/jobs?per_page=20": get("/api/jobs", per_page="20"),
-        "GET /api/devices/<id>": get(f"/api/devices/{device}"),
-        "GET observations limit=100": get(f"/api/devices/{device}/observations", limit="100"),
-        "GET observations bucket=1h, last day": get(
-            f"/api/devices/{device}/observations", bucket="1h", **day
-        ),
-        "promoter run": promoter_run,
-    }
-    figures = {name: median_ms(call) for name, call in calls.items()}
-    return {**figures, DATABASE: counts.pop("db_mib")}, counts
+def measure(histories: list[History]) -> dict[int, dict[str, float]]:
+    """Each figure's median time in ms at every size, the sizes measured together; and the
+    database's size in MiB."""
+    calls = [written.calls() for written in histories]
+    figures: dict[int, dict[str, float]] = {written.jobs: {} for written in histories}
+    for name in calls[0]:
+        medians = medians_ms([sized[name] for sized in calls])
+        for written, median in zip(histories, medians, strict=True):
+            figures[written.jobs][name] = median
+    for written in histories:
+        figures[written.jobs][DATABASE] = written.data["db_mib"]
+    return figures
 
 
 def growth_rows(measured: dict[int, dict[str, float]]) -> Rows:
