@@ -2,8 +2,9 @@
 
 Run by `python -m bench.run --only history`. Starts its own RabbitMQ and PostgreSQL. For each
 history size, a fresh database holds 1,000 devices of one owner and N finished `device.poll`
-jobs over 30 days with three readings each (bench/history_data.py); the app, in this process
-through Flask's test client, answers each figure's call five times (the median is the figure).
+jobs over 30 days with three readings each (bench/history_data.py). The app, in this process
+through Flask's test client, answers each figure's call five times at every size, in rounds of
+one call per size (the median is the figure).
 Goals (issue 18): every figure within 2x from the smallest history to the largest, the scrape
 under 50 ms. Then the retention task's effect on work due while it runs (bench/history_prune.py).
 """

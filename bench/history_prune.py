@@ -8,13 +8,16 @@ fleet is scaled (an hour of it by default) and the row says which, with the day 
 Goal (issue 18): p99 lateness of the closes due while it runs under 100 ms.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import Engine, create_engine, select
 
+from app.extensions import db
 from app.polls.models import Poll
 from app.scheduling import retention
 from bench import harness, history_data
@@ -87,6 +90,8 @@ def prune_effect(
     finally:
         harness.stop_all(started)
         engine.dispose()
+        with app.app_context():
+            db.engine.dispose()
     return [prune_row(fleet, pruning), *closes_rows(closes, baseline, pruning)]
 
 
@@ -111,8 +116,9 @@ def write_span(database: str, fleet: Fleet) -> datetime:
     return kept - interval / 2
 
 
-def prune_span(app: Any, cutoff: datetime) -> dict[str, dict[str, int]]:
-    """retention.prune() with every retention set to the age of `cutoff`, as the beat runs it."""
+def prune_span(app: Flask, cutoff: datetime) -> dict[str, dict[str, int]]:
+    """retention.prune() with every retention set to the age of `cutoff`: what the beat's
+    scheduling.prune task runs, here in this process to time it."""
     now = datetime.now(UTC)
     age = (now - cutoff).total_seconds()
     app.config.update(dict.fromkeys(RETENTION_SETTINGS, age))
@@ -125,7 +131,7 @@ def closes_run(
     database: str,
     closes: tuple[int, float],
     lead: float,
-    meanwhile: Any = None,
+    meanwhile: Callable[[], Any] | None = None,
 ) -> Closes:
     """n polls due over the window, `lead` s from now; `meanwhile()` run from just before the
     window opens; the lateness of each close once all are closed (or the deadline)."""
