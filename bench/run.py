@@ -10,6 +10,9 @@
 5. Device polling: 1,000 simulated devices every 10 s for 2 minutes (bench/devices.py); then
    1,000 devices on the http vendor against a vendor API answering in 250 ms, on the io pool and
    on prefork alone, and 40 on the embedded default (bench/slow_vendor.py).
+6. History: the figures that stay in use at 20,000 and 2,000,000 finished jobs of a 1,000-device
+   fleet, and the retention task's prune of a (scaled) day of that fleet against polls due
+   while it runs (bench/history.py).
 Each benchmark starts its own RabbitMQ and PostgreSQL. Results: tables on stdout,
 bench/results/latest.json (smoke.json for the smoke run) and PNG plots beside it.
 """
@@ -27,12 +30,14 @@ from typing import Any
 # Every benchmark module imports what it needs of the app at its top, so all of it is imported
 # here, before a benchmark starts a thread (two threads importing the app at once deadlock).
 from bench import api, devices, harness, plots, slow_vendor
+from bench.history import history
+from bench.history_prune import Fleet
 from bench.lateness import lateness
 from bench.long_etas import long_etas
 from bench.memory import pending_memory
 
 Rows = list[dict[str, Any]]
-PHASES = ("memory", "lateness", "long", "api", "devices")
+PHASES = ("memory", "lateness", "long", "api", "devices", "history")
 # Long ETAs waits on timers with twenty polls, not on the CPU: it runs beside the others
 # (beside the memory benchmark, whose numbers are memory, not time).
 BESIDE = ("long",)
@@ -71,7 +76,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--io-concurrency", type=int, default=slow_vendor.IO_CONCURRENCY, help="io worker threads"
     )
-    parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices")
+    parser.add_argument(
+        "--history", default="20000,2000000", help="finished jobs of each history size"
+    )
+    parser.add_argument(
+        "--prune-fleet",
+        default="1000,10,3600",
+        help="devices,interval,seconds of the history the history benchmark prunes",
+    )
+    parser.add_argument(
+        "--prune-closes", default="500:10", help="polls due while it prunes: N:SECONDS"
+    )
+    parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices,history")
     return parser.parse_args(argv)
 
 
@@ -116,6 +132,9 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
     load = (2, 4) if smoke else (6, 16)  # seconds and connections of each API scenario
     fleet = (20, 2, 8) if smoke else (args.devices, 10, 120)  # devices, interval, duration
     device_workers = [1] if smoke else numbers(args.device_workers)
+    histories = [2000, 20_000] if smoke else numbers(args.history)
+    prune_fleet = Fleet(100, 10, 3600) if smoke else Fleet(*numbers(args.prune_fleet))
+    prune_closes = (50, 1.0) if smoke else due_windows(args.prune_closes)[0]
 
     chosen_setups = args.slow_vendor
     if chosen_setups is None:
@@ -139,6 +158,9 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
         "long": lambda: long_etas(folder / "long", 20),
         "api": lambda: api.api_throughput(folder / "api", *load),
         "devices": device_runs,
+        "history": lambda: history(
+            folder / "history", histories, prune_fleet, prune_closes, lead=3 if smoke else 10
+        ),
     }
 
 
