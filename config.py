@@ -99,6 +99,11 @@ class Config:
     # Devices (app/devices).
     DEVICE_OFFLINE_AFTER = _int("DEVICE_OFFLINE_AFTER", 3)  # failed polls in a row
     DEVICE_MIN_INTERVAL = _int("DEVICE_MIN_INTERVAL", 5)
+    # Schedules (app/devices/schedules): at most this many per device; an occurrence whose job
+    # starts more than DEVICE_SCHEDULE_GRACE seconds late (the service was down) is missed,
+    # and the schedule's missed-run policy (skip or once) decides what runs.
+    DEVICE_SCHEDULE_LIMIT = _int("DEVICE_SCHEDULE_LIMIT", 20)
+    DEVICE_SCHEDULE_GRACE = _float("DEVICE_SCHEDULE_GRACE", 60)
     VENDOR_HTTP_BASE_URL = os.environ.get("VENDOR_HTTP_BASE_URL", "http://127.0.0.1:8081")
     VENDOR_HTTP_CONNECT_TIMEOUT = _float("VENDOR_HTTP_CONNECT_TIMEOUT", 2)
     VENDOR_HTTP_READ_TIMEOUT = _float("VENDOR_HTTP_READ_TIMEOUT", 5)

@@ -1,6 +1,7 @@
 """What the job engine runs for devices: recurring polls, commands and location refreshes."""
 
 from app.devices import commands, locations, polling, tasks
+from app.devices.schedules import execution, planning
 from app.scheduling.models import Claim
 from app.scheduling.registry import handler
 
@@ -29,3 +30,14 @@ def refresh_launched(job: Claim, _: None) -> None:
 @handler(locations.SUMMARY, instead_of_cancelling=_REFRESH_ENDS)
 def summarise_at_deadline(job: Claim) -> None:
     locations.summarise(refresh_id=job.subject_id)
+
+
+handler(
+    planning.SCHEDULE,
+    prepare=execution.started,
+    instead_of_cancelling=(
+        "A schedule's occurrences stop when it is paused or deleted: pause schedule "
+        "{subject_id} (PATCH /api/devices/<device>/schedules/{subject_id} with paused true) "
+        "or delete it."
+    ),
+)(execution.run_schedule)

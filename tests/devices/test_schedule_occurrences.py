@@ -198,3 +198,12 @@ def test_only_5_field_cron_expressions_are_taken(expression: str) -> None:
 def test_unknown_zones_are_refused(name: str) -> None:
     with pytest.raises(ValueError):
         zone(name)
+
+
+def test_the_ends_of_the_datetime_range_end_the_occurrences() -> None:
+    west = Rule(cron="* * * * *", timezone="America/Sao_Paulo")
+    last = ["9999-12-31T23:58:00Z", "9999-12-31T23:59:00Z"]
+    assert instants(west, "9999-12-31T23:58:00Z", 5) == last
+    assert instants(paris("* * * * *"), "9999-12-31T23:58:00Z", 5) == []  # local year 10000
+    # Before the epoch: from the epoch (noon in Sydney on 1 January 1970, AEST).
+    assert instants(sydney("0 12 1 1 *"), "0001-01-01T00:00:00Z", 1) == ["1970-01-01T02:00:00Z"]

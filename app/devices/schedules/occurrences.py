@@ -26,6 +26,8 @@ LOOKBACK = timedelta(hours=6)
 # A rule whose every local time is skipped (02:30 on the last Sunday of March in Paris, with
 # nonexistent="skip") would be read for ever: reading stops this far ahead.
 SEARCH_LIMIT = timedelta(days=366 * 10)
+# Nothing is asked for before the epoch (and the lookback then stays within datetime's range).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 NONEXISTENT = ("shift", "skip")
 AMBIGUOUS = ("first", "both")
 
@@ -66,14 +68,17 @@ def occurrences(rule: Rule, *, start: datetime) -> Iterator[datetime]:
     """The rule's instants (aware, UTC) at or after `start`, in order, each once, within the
     rule's starts_at and ends_at."""
     tz = zone(rule.timezone)
-    begin = max(start, rule.starts_at) if rule.starts_at else start
+    begin = max(start, rule.starts_at or EARLIEST, EARLIEST)
     last: datetime | None = None
-    for instant in _instants(rule, tz, begin):
-        if rule.ends_at is not None and instant > rule.ends_at:
-            return
-        if instant >= begin and instant != last:
-            last = instant
-            yield instant
+    try:
+        for instant in _instants(rule, tz, begin):
+            if rule.ends_at is not None and instant > rule.ends_at:
+                return
+            if instant >= begin and instant != last:
+                last = instant
+                yield instant
+    except OverflowError:  # past the year 9999: no more occurrences
+        return
 
 
 def local(instant: datetime, timezone: str) -> datetime:
@@ -104,7 +109,7 @@ def _instants(rule: Rule, tz: ZoneInfo, begin: datetime) -> Iterator[datetime]:
 def _local_times(expression: str, after: datetime) -> Iterator[datetime]:
     """The cron rule's naive local times after `after`, for SEARCH_LIMIT at most."""
     times = croniter(expression, after)
-    limit = after + SEARCH_LIMIT
+    limit = after + min(SEARCH_LIMIT, datetime.max - after)
     while True:
         try:
             wall = times.get_next(datetime)
