@@ -130,14 +130,14 @@ function ScheduleForm({ deviceId, onAdded }) {
       </div>
       <InputField
         id="schedule-time"
-        label="Time"
+        label="Time of day"
         type="time"
         required
         value={time}
         onChange={(e) => setTime(e.target.value)}
         error={fields.cron}
       />
-      <fieldset className="field">
+      <fieldset className="field weekdays">
         <legend>Days</legend>
         {WEEKDAYS.map(([name, day]) => (
           <label key={day} className="inline">

@@ -61,7 +61,7 @@ describe("DeviceSchedules", () => {
     expect(zone.value).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
 
     fireEvent.change(screen.getByLabelText("Action"), { target: { value: "switch_off" } });
-    fireEvent.change(screen.getByLabelText("Time"), { target: { value: "23:30" } });
+    fireEvent.change(screen.getByLabelText("Time of day"), { target: { value: "23:30" } });
     for (const day of ["Mon", "Tue", "Wed", "Thu", "Fri"]) {
       fireEvent.click(screen.getByLabelText(day));
     }
