@@ -6,6 +6,7 @@ promoter and the runner itself, as beat and a worker would.
 """
 
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -35,6 +36,7 @@ class Clock:
 
     def __init__(self) -> None:
         self.at: datetime | None = None
+        self.sent: list[tuple[int, outbox.Placement]] = []  # what went to the broker
 
     def now(self) -> datetime:
         return self.at or utcnow()
@@ -43,8 +45,8 @@ class Clock:
 @pytest.fixture
 def frozen(private_app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     """An app context on a private database, publishing captured, the engine's clock ours."""
-    monkeypatch.setattr(outbox, "publish", lambda placements: None)
     engine_clock = Clock()
+    monkeypatch.setattr(outbox, "publish", lambda sent: engine_clock.sent.extend(sent.items()))
     monkeypatch.setattr(clock, "now", engine_clock.now)
     with private_app.app_context():
         yield engine_clock
@@ -162,8 +164,8 @@ def test_the_database_refuses_a_second_run_of_an_occurrence(frozen: Clock) -> No
     move_to(schedule.id, minute)  # the next job, pointed back at the occurrence that ran
     run_due(frozen, schedule.id, at=minute + timedelta(seconds=2))
 
-    assert len(commands_of(device)) == 1
-    assert runs_of(schedule.id) == [(z(minute), "ran")]
+    assert len(commands_of(db.session.merge(device))) == 1
+    assert runs_of(schedule_id) == [(z(minute), "ran")]
 
 
 def test_a_poll_schedule_polls_through_the_device_poll_job(frozen: Clock) -> None:
@@ -321,3 +323,30 @@ def test_a_job_re_planned_while_it_runs_does_nothing(frozen: Clock) -> None:
 
     assert commands_of(device) == [] and runs_of(schedule.id) == []
     assert pending(schedule.id).id != job.id
+
+
+def test_two_promoters_at_once_run_the_occurrence_once(frozen: Clock, private_app: Flask) -> None:
+    device = a_device()
+    schedule_id = a_schedule(device).id
+    minute = utcnow().replace(second=0, microsecond=0)
+    move_to(schedule_id, minute)
+    frozen.sent.clear()
+    frozen.at = minute + timedelta(seconds=1)
+    db.session.close()  # on SQLite an open transaction would hold the one write lock
+
+    def promote() -> None:
+        with private_app.app_context():
+            promoter.promote()
+
+    beats = [threading.Thread(target=promote) for _ in range(2)]
+    for beat in beats:
+        beat.start()
+    for beat in beats:
+        beat.join()
+    assert frozen.sent  # one message, or one from each
+    for job_id, placement in list(frozen.sent):  # every message delivered, twice
+        for _ in range(2):
+            runner.run(job_id=job_id, token=placement.token, sent=placement)
+
+    assert len(commands_of(db.session.merge(device))) == 1
+    assert runs_of(schedule_id) == [(z(minute), "ran")]
