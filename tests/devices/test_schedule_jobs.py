@@ -164,8 +164,8 @@ def test_the_database_refuses_a_second_run_of_an_occurrence(frozen: Clock) -> No
     move_to(schedule.id, minute)  # the next job, pointed back at the occurrence that ran
     run_due(frozen, schedule.id, at=minute + timedelta(seconds=2))
 
-    assert len(commands_of(db.session.merge(device))) == 1
-    assert runs_of(schedule_id) == [(z(minute), "ran")]
+    assert len(commands_of(device)) == 1
+    assert runs_of(schedule.id) == [(z(minute), "ran")]
 
 
 def test_a_poll_schedule_polls_through_the_device_poll_job(frozen: Clock) -> None:
