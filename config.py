@@ -89,6 +89,8 @@ class Config:
     # A device's readings, statuses and failed polls, by when they were measured (0: forever).
     # Its latest reading of each attribute and its latest status are kept whatever their age.
     READING_RETENTION = _float("READING_RETENTION", 30 * DAY)
+    # A device schedule's history of occurrences (run, caught up or skipped), by their time.
+    SCHEDULE_HISTORY_RETENTION = _float("SCHEDULE_HISTORY_RETENTION", 30 * DAY)
     RETENTION_INTERVAL = _float("RETENTION_INTERVAL", 600)
     RETENTION_BATCH_SIZE = _int("RETENTION_BATCH_SIZE", 1000)
     # /metrics' figures about past work (lateness, jobs finished) cover this many seconds, so
