@@ -89,6 +89,8 @@ class Config:
     # A device's readings, statuses and failed polls, by when they were measured (0: forever).
     # Its latest reading of each attribute and its latest status are kept whatever their age.
     READING_RETENTION = _float("READING_RETENTION", 30 * DAY)
+    # A device schedule's history of occurrences (run, caught up or skipped), by their time.
+    SCHEDULE_HISTORY_RETENTION = _float("SCHEDULE_HISTORY_RETENTION", 30 * DAY)
     RETENTION_INTERVAL = _float("RETENTION_INTERVAL", 600)
     RETENTION_BATCH_SIZE = _int("RETENTION_BATCH_SIZE", 1000)
     # /metrics' figures about past work (lateness, jobs finished) cover this many seconds, so
@@ -99,6 +101,11 @@ class Config:
     # Devices (app/devices).
     DEVICE_OFFLINE_AFTER = _int("DEVICE_OFFLINE_AFTER", 3)  # failed polls in a row
     DEVICE_MIN_INTERVAL = _int("DEVICE_MIN_INTERVAL", 5)
+    # Schedules (app/devices/schedules): at most this many per device; an occurrence whose job
+    # starts more than DEVICE_SCHEDULE_GRACE seconds late (the service was down) is missed,
+    # and the schedule's missed-run policy (skip or once) decides what runs.
+    DEVICE_SCHEDULE_LIMIT = _int("DEVICE_SCHEDULE_LIMIT", 20)
+    DEVICE_SCHEDULE_GRACE = _float("DEVICE_SCHEDULE_GRACE", 60)
     VENDOR_HTTP_BASE_URL = os.environ.get("VENDOR_HTTP_BASE_URL", "http://127.0.0.1:8081")
     VENDOR_HTTP_CONNECT_TIMEOUT = _float("VENDOR_HTTP_CONNECT_TIMEOUT", 2)
     VENDOR_HTTP_READ_TIMEOUT = _float("VENDOR_HTTP_READ_TIMEOUT", 5)

@@ -88,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
     from app.auth.routes import blp as auth_blp
     from app.devices.routes import blp as devices_blp
     from app.devices.routes import locations_blp
+    from app.devices.schedules.routes import blp as schedules_blp
     from app.docs import blp as docs_blp
     from app.health import blp as health_blp
     from app.pings.routes import blp as pings_blp
@@ -101,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(auth_blp, url_prefix="/api/auth")
     api.register_blueprint(polls_blp, url_prefix="/api/polls")
     api.register_blueprint(devices_blp, url_prefix="/api/devices")
+    api.register_blueprint(schedules_blp, url_prefix="/api/devices")
     api.register_blueprint(locations_blp, url_prefix="/api/locations")
     api.register_blueprint(jobs_blp, url_prefix="/api/jobs")
     api.register_blueprint(pings_blp, url_prefix="/api/pings")

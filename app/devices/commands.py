@@ -17,14 +17,20 @@ COMMAND = "device.command"
 def send_command(*, device_id: int, user_id: int, is_on: bool) -> Job:
     """Queue an on/off command for the vendor; its job shows the outcome."""
     device = owned(Device, device_id, owner_id=user_id)
+    job = queue_command(device, is_on=is_on)
+    db.session.commit()
+    return job
+
+
+def queue_command(device: Device, *, is_on: bool) -> Job:
+    """Add a command for the device and its job, due now, to the caller's transaction: what a
+    user's request does, and a schedule's occurrence too."""
     command = Command(device_id=device.id, is_on=is_on)
     db.session.add(command)
     db.session.flush()
-    job = scheduling.schedule(
-        kind=COMMAND, subject_id=command.id, due_at=utcnow(), owner_id=user_id
+    return scheduling.schedule(
+        kind=COMMAND, subject_id=command.id, due_at=utcnow(), owner_id=device.owner_id
     )
-    db.session.commit()
-    return job
 
 
 def cancel_commands(device: Device) -> None:

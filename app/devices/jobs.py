@@ -1,6 +1,8 @@
-"""What the job engine runs for devices: recurring polls, commands and location refreshes."""
+"""What the job engine runs for devices: recurring polls, commands, schedules'
+occurrences and location refreshes."""
 
 from app.devices import commands, locations, polling, tasks
+from app.devices.schedules import execution, planning
 from app.scheduling.models import Claim
 from app.scheduling.registry import handler
 
@@ -15,6 +17,16 @@ handler(
     ),
 )(polling.run_poll)
 handler(commands.COMMAND, prepare=commands.deliver_command, io=True)(commands.run_command)
+# Each occurrence of a schedule plans the next: cancelling one would end the schedule unseen.
+handler(
+    planning.SCHEDULE,
+    prepare=execution.started,
+    instead_of_cancelling=(
+        "A schedule's occurrences stop when it is paused or deleted: pause schedule "
+        "{subject_id} (PATCH /api/devices/<device>/schedules/{subject_id} with paused true) "
+        "or delete it."
+    ),
+)(execution.run_schedule)
 
 
 # A refresh ends by itself: at its deadline at the latest.

@@ -8,6 +8,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import aliased
 
 from app.devices.models import AttributeReading, Device, PollFailure, StatusReading
+from app.devices.schedules.models import DeviceSchedule, ScheduleRun
 from app.extensions import db
 from app.scheduling.retention import count_rows, cutoff, delete_in_batches, history
 
@@ -63,3 +64,23 @@ def prune_readings(*, now: datetime, batch_size: int, dry_run: bool) -> dict[str
             else:
                 counts[table] += delete_in_batches(ids, batch_size=batch_size)
     return {table: counts[table] for table in TABLES}
+
+
+@history("schedule_runs")
+def prune_schedule_runs(*, now: datetime, batch_size: int, dry_run: bool) -> dict[str, int]:
+    """Every schedule's occurrences (run, caught up, skipped) older than
+    SCHEDULE_HISTORY_RETENTION, schedule by schedule on their (schedule, occurrence) index.
+
+    An occurrence that old is never run again, so its row no longer guards against it."""
+    before = cutoff("SCHEDULE_HISTORY_RETENTION", now=now)
+    if before is None:
+        return {}
+    schedule_ids = db.session.execute(select(DeviceSchedule.id)).scalars().all()
+    db.session.rollback()
+    gone = 0
+    for schedule_id in schedule_ids:
+        ids = select(ScheduleRun.id).where(
+            ScheduleRun.schedule_id == schedule_id, ScheduleRun.occurrence_at < before
+        )
+        gone += count_rows(ids) if dry_run else delete_in_batches(ids, batch_size=batch_size)
+    return {"schedule_run": gone}

@@ -9,6 +9,7 @@ from app.database import add_unique, owned, utcnow
 from app.devices.commands import cancel_commands
 from app.devices.models import Device
 from app.devices.polling import pending_poll, schedule_poll
+from app.devices.schedules.service import cancel_schedules
 from app.extensions import db
 from app.scheduling import service as scheduling
 
@@ -76,11 +77,13 @@ def update_device(*, device_id: int, user_id: int, **changes: Any) -> Device:
 
 
 def delete_device(*, device_id: int, user_id: int) -> None:
-    """Delete a device with its readings, and cancel every job it still has pending."""
+    """Delete a device with its readings and schedules, and cancel every job it still has
+    pending."""
     device = owned(Device, device_id, owner_id=user_id, lock=True)
     pending = pending_poll(device)
     if pending is not None:
         scheduling.cancel(pending)
     cancel_commands(device)
+    cancel_schedules(device)
     db.session.delete(device)
     db.session.commit()

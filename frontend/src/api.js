@@ -157,6 +157,14 @@ export const api = {
   command: (id, isOn) =>
     request(`/api/devices/${id}/commands`, { method: "POST", body: { is_on: isOn } }),
 
+  schedules: (deviceId) => request(`/api/devices/${deviceId}/schedules`),
+  createSchedule: (deviceId, schedule) =>
+    request(`/api/devices/${deviceId}/schedules`, { method: "POST", body: schedule }),
+  updateSchedule: (deviceId, id, changes) =>
+    request(`/api/devices/${deviceId}/schedules/${id}`, { method: "PATCH", body: changes }),
+  deleteSchedule: (deviceId, id) =>
+    request(`/api/devices/${deviceId}/schedules/${id}`, { method: "DELETE" }),
+
   locations: () => request("/api/locations"),
   refreshLocation: (location) =>
     request(`/api/locations/${encodeURIComponent(location)}/refresh`, { method: "POST" }),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.devices.models import AttributeReading, Device, PollFailure, StatusReading
 from app.devices.readings import PollOutcome, record
+from app.devices.schedules.models import ScheduleRun
 from app.devices.vendors.base import AttributeReport, StatusReport
 from app.extensions import db
 from app.scheduling import retention
@@ -108,3 +109,26 @@ def test_a_retention_of_zero_keeps_readings_forever(
     private_app.config["READING_RETENTION"] = 0
     assert retention.prune(names=["readings"]) == {"readings": {}}
     assert len(readings(devices[0])) == 5
+
+
+def test_a_schedules_old_occurrences_go(private_app: Flask) -> None:
+    private_app.config.update(SCHEDULE_HISTORY_RETENTION=30 * 24 * 3600, RETENTION_BATCH_SIZE=2)
+    client: FlaskClient = private_app.test_client()
+    headers = user_headers(client)
+    device_id = create_device(client, headers, paused=True)["id"]
+    body = {"action": "poll", "cron": "0 7 * * *", "timezone": "Europe/Paris"}
+    schedule_id = client.post(
+        f"/api/devices/{device_id}/schedules", json=body, headers=headers
+    ).get_json()["id"]
+    with private_app.app_context():
+        for days, outcome in ((45, "ran"), (40, "skipped"), (31, "caught_up"), (2, "ran")):
+            db.session.add(
+                ScheduleRun(schedule_id=schedule_id, occurrence_at=days_ago(days), outcome=outcome)
+            )
+        db.session.commit()
+        assert retention.prune(names=["schedule_runs"], dry_run=True) == {
+            "schedule_runs": {"schedule_run": 3}
+        }
+        assert retention.prune(names=["schedule_runs"]) == {"schedule_runs": {"schedule_run": 3}}
+        left = db.session.execute(select(ScheduleRun.outcome)).scalars().all()
+        assert left == ["ran"]

@@ -289,3 +289,36 @@ def test_sign_out_and_sign_in_again(page: Page, screenshot) -> None:
     # Requests carry the new token: the devices page lists devices rather than asking to sign in.
     page.get_by_role("link", name="Devices").click()
     expect(page.get_by_text("No devices yet.")).to_be_visible()
+
+
+def test_a_schedule_is_added_on_the_device_page_and_shows_its_next_run(
+    page: Page, screenshot
+) -> None:
+    sign_up(page)
+    device = {"name": "Hall heater", "location": "home", "vendor": "simulated"}
+    made = page.request.post(
+        "/api/devices",
+        data={**device, "vendor_id": "heater-e2e", "paused": True},
+        headers=bearer(page),
+    ).json()
+    page.goto(f"/devices/{made['id']}")
+    expect(page.get_by_text("No schedules yet.")).to_be_visible()
+    # The zone picker starts at the browser's zone; weekdays start at Monday to Friday.
+    expect(page.get_by_label("Time zone")).to_have_value(TIMEZONE)
+    page.get_by_label("Time of day").fill("06:30")
+    page.get_by_label("Sat").check()
+    page.get_by_role("button", name="Add schedule").click()
+
+    item = page.locator("ul.schedules > li").first
+    expect(item).to_contain_text(f"Switch on at 06:30 on Mon, Tue, Wed, Thu, Fri, Sat ({TIMEZONE})")
+    offset = datetime.now(ZoneInfo(TIMEZONE)).strftime("%z")
+    expect(item.get_by_role("listitem").first).to_contain_text(
+        f"06:30 (UTC{offset[:3]}:{offset[3:]}) in {TIMEZONE}"
+    )
+    screenshot("device-schedule")
+
+    item.get_by_role("button", name="Pause schedule").click()
+    expect(item).to_contain_text("Paused: no runs planned.")
+    item.get_by_role("button", name="Delete schedule").click()
+    item.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_text("No schedules yet.")).to_be_visible()

@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ConfirmButton } from "../components/ConfirmButton.jsx";
 import { OnlineBadge, OnOff, PausedBadge } from "../components/DeviceBadges.jsx";
+import { DeviceSchedules } from "../components/DeviceSchedules.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { InlineEditForm } from "../components/InlineEditForm.jsx";
 import { JobStatus } from "../components/JobStatus.jsx";
@@ -185,6 +186,8 @@ export default function DeviceDetail() {
           }}
         />
       </div>
+
+      <DeviceSchedules deviceId={d.id} />
     </section>
   );
 }

@@ -53,6 +53,7 @@ beforeEach(() => {
   setSession("tok-123", "ada");
   vi.spyOn(api, "device").mockResolvedValue(DEVICE);
   vi.spyOn(api, "observations").mockResolvedValue(RAW);
+  vi.spyOn(api, "schedules").mockResolvedValue({ items: [] });
 });
 
 afterEach(() => {
