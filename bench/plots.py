@@ -81,7 +81,7 @@ def lateness_plot(series: dict[str, list[float]], path: Path) -> Path | None:
         path,
         xlabel="lateness: closed_at - close_date (ms, log scale)",
         ylabel="share of polls closed",
-        title="Lateness of polls due in the same 10 s window",
+        title="Lateness of polls due together in one window",
     )
 
 

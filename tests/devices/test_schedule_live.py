@@ -1,6 +1,6 @@
 """A schedule run by a real worker and beat: each occurrence reaches the vendor exactly once."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -31,8 +31,8 @@ def bring_forward(app: Flask, schedule_id: int, *, at: datetime) -> None:
 def test_every_minute_each_occurrence_reaches_the_vendor_once(
     app: Flask, client: FlaskClient, vendor: FakeVendor
 ) -> None:
-    """A near occurrence (2 s away), then the rule's own next minute, run by the promoter
-    and the worker: two commands, one per occurrence, and the next minute planned."""
+    """Two near occurrences (each brought 2 s away), run by the promoter and the worker: two
+    commands, one per occurrence, each planning the rule's next minute."""
     headers = user_headers(client)
     device = create_device(client, headers, vendor="http", vendor_id="heater-live", paused=True)
     url = f"/api/devices/{device['id']}/schedules"
@@ -52,13 +52,18 @@ def test_every_minute_each_occurrence_reaches_the_vendor_once(
     wait_for(lambda: vendor.count("heater-live", "PUT") == 1, what="its command at the vendor")
     assert vendor.status["heater-live"] is True
 
+    # The successor is planned at the rule's next minute; brought forward too, so that the
+    # test waits seconds, not a minute, for a second occurrence.
     following = (near + timedelta(minutes=1)).replace(second=0)
+    with app.app_context():
+        planned = scheduling.find_pending(kind=SCHEDULE, subject_id=made["id"])
+        assert planned is not None and planned.due_at == following
+    second = (utcnow() + timedelta(seconds=2)).replace(microsecond=0)
+    bring_forward(app, made["id"], at=second)
     runs = wait_for(
-        lambda: len(runs := history()) == 2 and runs,
-        timeout=(following - datetime.now(UTC)).total_seconds() + 15,
-        what="the next minute's occurrence",
+        lambda: len(runs := history()) == 2 and runs, timeout=15, what="the second occurrence"
     )
-    assert runs[0]["occurrence_at"] == following.isoformat(timespec="milliseconds").replace(
+    assert runs[0]["occurrence_at"] == second.isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
     command_jobs = [run["job_id"] for run in runs]
