@@ -25,6 +25,9 @@ MUTATING = {
     ("POST", "/api/devices/{device}/poll"): 403,
     ("POST", "/api/devices/{device}/schedule"): 403,
     ("POST", "/api/devices/{device}/commands"): 403,
+    ("POST", "/api/devices/{device}/schedules"): 403,
+    ("PATCH", "/api/devices/{device}/schedules/{schedule}"): 403,
+    ("DELETE", "/api/devices/{device}/schedules/{schedule}"): 403,
     ("POST", "/api/locations/{location}/refresh"): 404,  # locations are per user
 }
 PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/token"), ("POST", "/api/pings")}
@@ -33,6 +36,9 @@ PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/token"), ("POST", 
 PRIVATE_READS = {
     ("GET", "/api/jobs"): None,
     ("GET", "/api/jobs/{job}"): 403,
+    ("GET", "/api/devices/{device}/schedules"): 403,
+    ("GET", "/api/devices/{device}/schedules/{schedule}"): 403,
+    ("GET", "/api/devices/{device}/schedules/{schedule}/runs"): 403,
 }
 BODIES = {
     "/api/polls": {"title": "t", "options": ["a", "b"], "close_date": in_seconds(3600)},
@@ -42,6 +48,12 @@ BODIES = {
     "/api/devices/{device}": {"paused": True},
     "/api/devices/{device}/schedule": {"at": in_seconds(600)},
     "/api/devices/{device}/commands": {"is_on": True},
+    "/api/devices/{device}/schedules": {
+        "action": "switch_on",
+        "cron": "0 7 * * 1-5",
+        "timezone": "Europe/Paris",
+    },
+    "/api/devices/{device}/schedules/{schedule}": {"paused": True},
 }
 
 
@@ -80,8 +92,14 @@ def owned(client: FlaskClient) -> dict:
     job = client.post(
         f"/api/devices/{device['id']}/schedule", json={"at": in_seconds(900)}, headers=owner
     )
+    schedule = client.post(
+        f"/api/devices/{device['id']}/schedules",
+        json={"action": "switch_on", "cron": "0 7 * * 1-5", "timezone": "Europe/Paris"},
+        headers=owner,
+    )
     return {
         "owner_id": client.get("/api/auth/me", headers=owner).get_json()["id"],
+        "schedule": schedule.get_json()["id"],
         "poll": poll["id"],
         "device": device["id"],
         "job": job.get_json()["id"],
