@@ -1,9 +1,9 @@
-import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError, api, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import DeviceDetail from "./DeviceDetail.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 const HOUR_MS = 3600 * 1000;
 const DEVICE = {
@@ -35,13 +35,11 @@ const BUCKETS = [
 ];
 
 function renderPage() {
-  render(
+  renderWithProviders(
     <MemoryRouter initialEntries={["/devices/4"]}>
-      <AuthProvider>
-        <Routes>
-          <Route path="/devices/:id" element={<DeviceDetail />} />
-        </Routes>
-      </AuthProvider>
+      <Routes>
+        <Route path="/devices/:id" element={<DeviceDetail />} />
+      </Routes>
     </MemoryRouter>,
   );
 }

@@ -1,9 +1,9 @@
-import { act, cleanup, render, screen } from "@testing-library/react";
+import { act, cleanup, screen } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError, api, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import Locations from "./Locations.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 beforeEach(() => setSession("tok-123", "ada"));
 
@@ -20,11 +20,9 @@ describe("Locations", () => {
     const summary = vi
       .spyOn(api, "locationSummary")
       .mockImplementation(() => new Promise((_, reject) => (fail = reject)));
-    render(
+    renderWithProviders(
       <MemoryRouter>
-        <AuthProvider>
-          <Locations />
-        </AuthProvider>
+        <Locations />
       </MemoryRouter>,
     );
     expect(await screen.findByText("Loading the last refresh…")).toBeTruthy();
@@ -57,11 +55,9 @@ describe("Locations", () => {
         ],
       },
     });
-    render(
+    renderWithProviders(
       <MemoryRouter>
-        <AuthProvider>
-          <Locations />
-        </AuthProvider>
+        <Locations />
       </MemoryRouter>,
     );
     expect((await screen.findByTestId("missing")).textContent).toBe(

@@ -1,10 +1,10 @@
-import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, ApiError, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import { toLocalInputValue } from "../format.js";
 import PollDetail from "./PollDetail.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 const POLL = {
   id: 7,
@@ -24,14 +24,12 @@ const POLL = {
 };
 
 function renderPoll() {
-  render(
+  renderWithProviders(
     <MemoryRouter initialEntries={["/polls/7"]}>
-      <AuthProvider>
-        <Routes>
-          <Route path="/polls" element={<p>The polls list</p>} />
-          <Route path="/polls/:id" element={<PollDetail />} />
-        </Routes>
-      </AuthProvider>
+      <Routes>
+        <Route path="/polls" element={<p>The polls list</p>} />
+        <Route path="/polls/:id" element={<PollDetail />} />
+      </Routes>
     </MemoryRouter>,
   );
 }
