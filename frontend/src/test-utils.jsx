@@ -1,7 +1,11 @@
-import { QueryClientProvider } from "@tanstack/react-query";
+import { notifyManager, QueryClientProvider } from "@tanstack/react-query";
 import { render } from "@testing-library/react";
 import { AuthProvider } from "./auth.jsx";
 import { createQueryClient } from "./queryClient.js";
+
+// TanStack Query tells components of new data in a setTimeout(0); tests with fake timers
+// (the countdowns) would never see it. A microtask keeps that batching without a timer.
+notifyManager.setScheduler(queueMicrotask);
 
 /** A fresh client per test: nothing cached from another test, and no retries to wait for. */
 export function createTestQueryClient() {
