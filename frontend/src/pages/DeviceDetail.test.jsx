@@ -133,3 +133,31 @@ describe("DeviceDetail's chart range", () => {
     expect(buckets).toHaveBeenCalledTimes(2);
   });
 });
+
+describe("DeviceDetail's controls", () => {
+  it("switches the device off, then shows the refetched device and follows the command's job", async () => {
+    api.device.mockResolvedValueOnce(DEVICE).mockResolvedValue({ ...DEVICE, is_on: false });
+    vi.spyOn(api, "job").mockResolvedValue({ id: 31, state: "succeeded", last_error: null });
+    let accept;
+    const command = vi
+      .spyOn(api, "command")
+      .mockReturnValue(new Promise((resolve) => (accept = resolve)));
+    renderPage();
+    expect(await screen.findByText("Lab thermostat")).toBeTruthy();
+    const calls = api.device.mock.calls.length;
+
+    await act(async () => fireEvent.click(screen.getByRole("button", { name: "Switch off" })));
+    expect(screen.getByRole("button", { name: "Switch on" }).disabled).toBe(true);
+    expect(command).toHaveBeenCalledWith(4, false);
+    expect(api.device).toHaveBeenCalledTimes(calls);
+
+    await act(async () => accept({ id: 31, state: "queued", last_error: null }));
+    // The command's answer invalidates the device, fetched again at once (not in 3 s).
+    await vi.waitFor(() => expect(api.device.mock.calls.length).toBeGreaterThan(calls));
+    await vi.waitFor(() =>
+      expect(screen.getByRole("button", { name: "Switch on" }).disabled).toBe(false),
+    );
+    expect(await screen.findByText("off")).toBeTruthy();
+    expect((await screen.findByTestId("job-status")).textContent).toContain("Switch off");
+  });
+});
