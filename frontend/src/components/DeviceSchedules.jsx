@@ -1,7 +1,8 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api } from "../api.js";
 import { formatTime, localTimeZone } from "../format.js";
-import { useAction, useResource } from "../hooks.js";
+import { useAuth } from "../auth.jsx";
 import { ACTIONS, WEEKDAYS, cronFor, describeCron, formatZoned, zoneNames } from "../schedules.js";
 import { ConfirmButton } from "./ConfirmButton.jsx";
 import { ErrorMessage, FieldError, Loading } from "./Feedback.jsx";
@@ -11,19 +12,25 @@ const SHOWN_RUNS = 3;
 
 /** A device's schedules: each with its next runs, paused or resumed, deleted; and a new one. */
 export function DeviceSchedules({ deviceId }) {
-  const schedules = useResource(() => api.schedules(deviceId), [deviceId], 30000);
-  const { busy, error, run } = useAction();
-  const reload = () => schedules.reload({ quiet: true });
-  const act = (send) =>
-    run(async () => {
-      await send();
-      reload();
-    });
+  const { signedIn } = useAuth();
+  const queryClient = useQueryClient();
+  const schedules = useQuery({
+    queryKey: ["schedules", deviceId],
+    queryFn: () => api.schedules(deviceId),
+    enabled: signedIn,
+    refetchInterval: 30000,
+  });
+  const reload = () => queryClient.invalidateQueries({ queryKey: ["schedules", deviceId] });
+  // Pausing or resuming: its buttons stay disabled until the list shows the change.
+  const change = useMutation({ mutationFn: (send) => send(), onSuccess: reload });
+  const busy = change.isPending;
+  const error = change.error;
+  const act = (send) => change.mutate(send);
 
   return (
     <div className="panel">
       <h2>Schedules</h2>
-      {schedules.loading && !schedules.data && <Loading what="Loading the schedules" />}
+      {schedules.isPending && <Loading what="Loading the schedules" />}
       <ErrorMessage error={schedules.error} />
       <ErrorMessage error={error} />
       {schedules.data && schedules.data.items.length === 0 && (
@@ -40,13 +47,13 @@ export function DeviceSchedules({ deviceId }) {
               }
               onDelete={async () => {
                 await api.deleteSchedule(deviceId, schedule.id);
-                reload();
+                await reload();
               }}
             />
           </li>
         ))}
       </ul>
-      <ScheduleForm deviceId={deviceId} onAdded={reload} />
+      <ScheduleForm deviceId={deviceId} />
     </div>
   );
 }
@@ -91,12 +98,19 @@ function ScheduleItem({ schedule, busy, onPause, onDelete }) {
 }
 
 /** A time, weekdays and a zone (the browser's by default) for an action. */
-function ScheduleForm({ deviceId, onAdded }) {
+function ScheduleForm({ deviceId }) {
   const [action, setAction] = useState("switch_on");
   const [time, setTime] = useState("07:00");
   const [days, setDays] = useState([1, 2, 3, 4, 5]);
   const [timezone, setTimezone] = useState(localTimeZone);
-  const { busy, error, run } = useAction();
+  const queryClient = useQueryClient();
+  // Busy ("Adding…") until the list shows the new schedule.
+  const add = useMutation({
+    mutationFn: (schedule) => api.createSchedule(deviceId, schedule),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["schedules", deviceId] }),
+  });
+  const { error } = add;
+  const busy = add.isPending;
   const fields = error?.fieldErrors ?? {};
   // A refusal about anything but the inputs (the device's limit of schedules), in words.
   const other = Object.entries(fields)
@@ -109,10 +123,7 @@ function ScheduleForm({ deviceId, onAdded }) {
 
   function submit(event) {
     event.preventDefault();
-    run(async () => {
-      await api.createSchedule(deviceId, { action, cron: cronFor(time, days), timezone });
-      onAdded();
-    });
+    add.mutate({ action, cron: cronFor(time, days), timezone });
   }
 
   return (

@@ -1,7 +1,8 @@
-import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
+import { cleanup, fireEvent, screen, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError, api, setSession } from "../api.js";
 import { DeviceSchedules } from "./DeviceSchedules.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 const WEEKDAYS_7 = {
   id: 9,
@@ -38,7 +39,7 @@ afterEach(() => {
 describe("DeviceSchedules", () => {
   it("lists each schedule's next runs in the browser's time and in the schedule's zone", async () => {
     vi.spyOn(api, "schedules").mockResolvedValue({ items: [WEEKDAYS_7] });
-    render(<DeviceSchedules deviceId={4} />);
+    renderWithProviders(<DeviceSchedules deviceId={4} />);
     const item = await screen.findByTestId("schedule-9");
     expect(item.textContent).toContain("Switch on at 07:00 on Mon, Tue, Wed, Thu, Fri (Europe/Paris)");
     expect(item.textContent).toContain("2 missed and skipped");
@@ -55,7 +56,7 @@ describe("DeviceSchedules", () => {
       .mockResolvedValueOnce({ items: [] })
       .mockResolvedValue({ items: [ADDED] });
     const create = vi.spyOn(api, "createSchedule").mockResolvedValue(ADDED);
-    render(<DeviceSchedules deviceId={4} />);
+    renderWithProviders(<DeviceSchedules deviceId={4} />);
     expect(await screen.findByText("No schedules yet.")).toBeTruthy();
     const zone = screen.getByLabelText("Time zone");
     expect(zone.value).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
@@ -89,7 +90,7 @@ describe("DeviceSchedules", () => {
         fieldErrors: { timezone: "Unknown time zone 'Mars/Olympus'." },
       }),
     );
-    render(<DeviceSchedules deviceId={4} />);
+    renderWithProviders(<DeviceSchedules deviceId={4} />);
     fireEvent.click(await screen.findByRole("button", { name: "Add schedule" }));
     expect((await screen.findByRole("alert")).textContent).toBe("Unknown time zone 'Mars/Olympus'.");
     expect(screen.getByLabelText("Time zone").getAttribute("aria-describedby")).toBe(
@@ -105,7 +106,7 @@ describe("DeviceSchedules", () => {
       .mockResolvedValue({ items: [] });
     const update = vi.spyOn(api, "updateSchedule").mockResolvedValue(paused);
     const remove = vi.spyOn(api, "deleteSchedule").mockResolvedValue(null);
-    render(<DeviceSchedules deviceId={4} />);
+    renderWithProviders(<DeviceSchedules deviceId={4} />);
 
     fireEvent.click(await screen.findByRole("button", { name: "Pause schedule" }));
     expect(await screen.findByText("Paused: no runs planned.")).toBeTruthy();

@@ -1,5 +1,5 @@
+import { useMutation } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { useSave } from "../hooks.js";
 import { ErrorMessage, FieldError } from "./Feedback.jsx";
 
 /**
@@ -23,7 +23,20 @@ export function InlineEditForm({
   const [value, setValue] = useState(current);
   // The page refetches every few seconds: only a new saved value replaces what is typed.
   useEffect(() => setValue(current), [current]);
-  const { busy, error, saved, submit } = useSave(() => send(value), onSaved);
+  // Saved once accepted; `onSaved` (the page's invalidation) is not awaited, the refetch follows.
+  const save = useMutation({
+    mutationFn: (typed) => send(typed),
+    onSuccess: () => {
+      onSaved();
+    },
+  });
+  const { error } = save;
+  const busy = save.isPending;
+  const saved = save.isSuccess;
+  const submit = (event) => {
+    event.preventDefault();
+    save.mutate(value);
+  };
 
   const errorId = `${id}-error`;
   const fieldError = error?.fieldErrors?.[field];

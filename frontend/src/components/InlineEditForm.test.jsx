@@ -1,7 +1,8 @@
-import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api.js";
 import { InlineEditForm } from "./InlineEditForm.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 afterEach(cleanup);
 
@@ -22,7 +23,7 @@ function form(props) {
 
 describe("InlineEditForm", () => {
   it("keeps what is typed over a refetch, until the saved value itself changes", () => {
-    const { rerender } = render(form({ current: "10" }));
+    const { rerender } = renderWithProviders(form({ current: "10" }));
     const input = screen.getByLabelText("Poll every (seconds)");
     fireEvent.change(input, { target: { value: "30" } });
     rerender(form({ current: "10" }));
@@ -42,7 +43,7 @@ describe("InlineEditForm", () => {
       )
       .mockResolvedValue({});
     const onSaved = vi.fn();
-    render(form({ current: "10", send, onSaved }));
+    renderWithProviders(form({ current: "10", send, onSaved }));
     const input = screen.getByLabelText("Poll every (seconds)");
     fireEvent.change(input, { target: { value: "0" } });
     await act(async () => fireEvent.click(screen.getByRole("button", { name: "Save interval" })));

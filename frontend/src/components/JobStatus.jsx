@@ -1,4 +1,5 @@
-import { useEffect, useRef, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
 import { api } from "../api.js";
 import { ErrorMessage } from "./Feedback.jsx";
 
@@ -6,40 +7,29 @@ const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 
 /** Follow a job (GET /api/jobs/<id> every 500 ms) until it finishes; show its state and error. */
 export function JobStatus({ job, label, onFinished }) {
-  const [current, setCurrent] = useState(job);
-  const [error, setError] = useState(null);
   const finished = useRef(onFinished);
   useEffect(() => {
     finished.current = onFinished;
   });
+  const followed = Boolean(job) && !FINISHED.has(job.state);
+  const { data, error } = useQuery({
+    queryKey: ["job", job?.id],
+    queryFn: () => api.job(job.id),
+    // The job as the command answered it, shown at once; fetched again in 300 ms.
+    initialData: job ?? undefined,
+    initialDataUpdatedAt: Date.now(),
+    staleTime: 300,
+    enabled: followed,
+    refetchInterval: ({ state }) => (state.data && FINISHED.has(state.data.state) ? false : 500),
+  });
+  const current = job ? data : null;
 
+  // Once what was followed finishes (not a job that was already finished when shown).
+  const state = current?.state;
   useEffect(() => {
-    setCurrent(job);
-    if (!job || FINISHED.has(job.state)) return undefined;
-    let stopped = false;
-    let timer;
-    const tick = async () => {
-      try {
-        const next = await api.job(job.id);
-        if (stopped) return;
-        setCurrent(next);
-        setError(null);
-        if (FINISHED.has(next.state)) {
-          finished.current?.(next);
-          return;
-        }
-      } catch (err) {
-        if (stopped) return;
-        setError(err);
-      }
-      timer = setTimeout(tick, 500);
-    };
-    timer = setTimeout(tick, 300);
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [job]);
+    if (followed && FINISHED.has(state)) finished.current?.(current);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [followed, state]);
 
   if (!current) return null;
   return (

@@ -1,3 +1,4 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
@@ -12,7 +13,7 @@ import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { ObservationChart } from "../components/ObservationChart.jsx";
 import { RangePicker, rangeOf } from "../components/RangePicker.jsx";
 import { formatAgo, formatNumber, formatTime } from "../format.js";
-import { useAction, useNow, useResource } from "../hooks.js";
+import { useNow } from "../hooks.js";
 
 /** The chart's data for a range ending now: raw readings for the last hour, buckets beyond. */
 async function loadRange(id, range) {
@@ -44,27 +45,45 @@ export default function DeviceDetail() {
   const navigate = useNavigate();
   const { signedIn } = useAuth();
   const now = useNow(1000);
-  const device = useResource(() => api.device(id), [id, signedIn], signedIn ? 3000 : null);
+  const queryClient = useQueryClient();
+  // Owner-only: nothing is fetched signed out.
+  const device = useQuery({
+    queryKey: ["device", id],
+    queryFn: () => api.device(id),
+    enabled: signedIn,
+    refetchInterval: 3000,
+  });
   const [rangeKey, setRangeKey] = useState("hour");
   const range = rangeOf(rangeKey);
-  const series = useResource(
-    () => loadRange(id, range),
-    [id, signedIn, rangeKey],
-    signedIn ? range.refreshMs : null,
-  );
+  // Each range is its own query: a new range shows its loading, not the last range's chart.
+  const series = useQuery({
+    queryKey: ["observations", id, rangeKey],
+    queryFn: () => loadRange(id, range),
+    enabled: signedIn,
+    refetchInterval: range.refreshMs,
+  });
   const [job, setJob] = useState(null);
-  const { busy, error: actionError, run } = useAction();
 
-  // A command or a poll answers with its job, which the page then follows.
-  const act = (label, send) =>
-    run(async () => {
-      const result = await send();
+  // The device, and the list showing it, after a change; not awaited: the buttons come back
+  // once the change is accepted, as the refetch follows.
+  const deviceChanged = () => {
+    queryClient.invalidateQueries({ queryKey: ["device", id] });
+    queryClient.invalidateQueries({ queryKey: ["devices"] });
+  };
+  // One change at a time. A command or a poll answers with its job, which the page then follows.
+  const change = useMutation({
+    mutationFn: ({ send }) => send(),
+    onSuccess: (result, { label }) => {
       if (result && result.state) setJob({ label, job: result });
-      device.reload({ quiet: true });
-    });
+      deviceChanged();
+    },
+  });
+  const busy = change.isPending;
+  const actionError = change.error;
+  const act = (label, send) => change.mutate({ label, send });
 
   if (!signedIn) return <NeedSignIn what="see this device" />;
-  if (device.loading && !device.data) return <Loading what="Loading the device" />;
+  if (device.isPending) return <Loading what="Loading the device" />;
   if (!device.data) return <ErrorMessage error={device.error} />;
   const d = device.data;
   const units = Object.fromEntries(d.attributes.map((a) => [a.name, a.units]));
@@ -108,10 +127,10 @@ export default function DeviceDetail() {
       {series.data ? (
         <p className="muted" role="status">
           <span data-testid="reading-count">{describe(series.data, range)}</span>
-          {series.loading && " · loading…"}
+          {series.isLoading && " · loading…"}
         </p>
       ) : (
-        series.loading && <Loading what={`Loading the ${range.label.toLowerCase()}`} />
+        series.isFetching && <Loading what={`Loading the ${range.label.toLowerCase()}`} />
       )}
       <ErrorMessage error={series.error} />
       {series.data && (
@@ -135,7 +154,7 @@ export default function DeviceDetail() {
           send={(value) => api.updateDevice(d.id, { interval: Number(value) })}
           submitLabel="Save interval"
           savedLabel="Saved."
-          onSaved={() => device.reload({ quiet: true })}
+          onSaved={deviceChanged}
         />
         <div className="button-row">
           <button
@@ -170,8 +189,8 @@ export default function DeviceDetail() {
             job={job.job}
             label={job.label}
             onFinished={() => {
-              device.reload({ quiet: true });
-              series.reload({ quiet: true });
+              deviceChanged();
+              queryClient.invalidateQueries({ queryKey: ["observations", id] });
             }}
           />
         )}
@@ -183,6 +202,11 @@ export default function DeviceDetail() {
           onConfirm={async () => {
             await api.deleteDevice(d.id);
             navigate("/devices");
+            for (const queryKey of [["device", id], ["observations", id], ["schedules", d.id]]) {
+              queryClient.removeQueries({ queryKey });
+            }
+            queryClient.invalidateQueries({ queryKey: ["devices"] });
+            queryClient.invalidateQueries({ queryKey: ["locations"] });
           }}
         />
       </div>

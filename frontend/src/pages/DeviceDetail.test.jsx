@@ -1,9 +1,9 @@
-import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError, api, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import DeviceDetail from "./DeviceDetail.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 const HOUR_MS = 3600 * 1000;
 const DEVICE = {
@@ -35,13 +35,11 @@ const BUCKETS = [
 ];
 
 function renderPage() {
-  render(
+  renderWithProviders(
     <MemoryRouter initialEntries={["/devices/4"]}>
-      <AuthProvider>
-        <Routes>
-          <Route path="/devices/:id" element={<DeviceDetail />} />
-        </Routes>
-      </AuthProvider>
+      <Routes>
+        <Route path="/devices/:id" element={<DeviceDetail />} />
+      </Routes>
     </MemoryRouter>,
   );
 }
@@ -133,5 +131,33 @@ describe("DeviceDetail's chart range", () => {
     fireEvent.click(screen.getByRole("button", { name: "Last 30 days" }));
     expect(await screen.findByTestId("observation-chart")).toBeTruthy();
     expect(buckets).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe("DeviceDetail's controls", () => {
+  it("switches the device off, then shows the refetched device and follows the command's job", async () => {
+    api.device.mockResolvedValueOnce(DEVICE).mockResolvedValue({ ...DEVICE, is_on: false });
+    vi.spyOn(api, "job").mockResolvedValue({ id: 31, state: "succeeded", last_error: null });
+    let accept;
+    const command = vi
+      .spyOn(api, "command")
+      .mockReturnValue(new Promise((resolve) => (accept = resolve)));
+    renderPage();
+    expect(await screen.findByText("Lab thermostat")).toBeTruthy();
+    const calls = api.device.mock.calls.length;
+
+    await act(async () => fireEvent.click(screen.getByRole("button", { name: "Switch off" })));
+    expect(screen.getByRole("button", { name: "Switch on" }).disabled).toBe(true);
+    expect(command).toHaveBeenCalledWith(4, false);
+    expect(api.device).toHaveBeenCalledTimes(calls);
+
+    await act(async () => accept({ id: 31, state: "queued", last_error: null }));
+    // The command's answer invalidates the device, fetched again at once (not in 3 s).
+    await vi.waitFor(() => expect(api.device.mock.calls.length).toBeGreaterThan(calls));
+    await vi.waitFor(() =>
+      expect(screen.getByRole("button", { name: "Switch on" }).disabled).toBe(false),
+    );
+    expect(await screen.findByText("off")).toBeTruthy();
+    expect((await screen.findByTestId("job-status")).textContent).toContain("Switch off");
   });
 });

@@ -1,3 +1,4 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { api } from "../api.js";
@@ -7,12 +8,22 @@ import { ErrorMessage, FieldError, Loading } from "../components/Feedback.jsx";
 import { InputField } from "../components/InputField.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatAgo } from "../format.js";
-import { useNow, useSignedInResource } from "../hooks.js";
+import { useNow } from "../hooks.js";
 
 export default function Devices() {
   const { signedIn } = useAuth();
   const now = useNow(1000);
-  const { data, error, loading } = useSignedInResource(() => api.devices(), [], 5000);
+  // Owner-only: nothing is fetched signed out.
+  const {
+    data,
+    error,
+    isPending: loading,
+  } = useQuery({
+    queryKey: ["devices"],
+    queryFn: () => api.devices(),
+    enabled: signedIn,
+    refetchInterval: 5000,
+  });
 
   return (
     <section>
@@ -76,22 +87,24 @@ function RegisterDevice() {
     vendor_id: "",
     interval: "60",
   });
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const queryClient = useQueryClient();
+  const register = useMutation({
+    mutationFn: (device) => api.createDevice(device),
+    onSuccess: (device) => {
+      queryClient.invalidateQueries({ queryKey: ["devices"] });
+      queryClient.invalidateQueries({ queryKey: ["locations"] });
+      navigate(`/devices/${device.id}`);
+    },
+  });
+  const { error } = register;
+  // Busy from the click until the device's page shows (not only while the request runs).
+  const busy = register.isPending || register.isSuccess;
   const set = (key) => (e) => setForm((f) => ({ ...f, [key]: e.target.value }));
 
-  async function submit(event) {
+  function submit(event) {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     const interval = form.interval.trim() === "" ? undefined : Number(form.interval);
-    try {
-      const device = await api.createDevice({ ...form, interval });
-      navigate(`/devices/${device.id}`);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    register.mutate({ ...form, interval });
   }
 
   const fields = error?.fieldErrors || {};

@@ -1,10 +1,10 @@
+import { useMutation, useMutationState, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatCount, formatTime } from "../format.js";
-import { useSignedInResource } from "../hooks.js";
 
 const STATES = ["scheduled", "queued", "running", "succeeded", "failed", "cancelled"];
 const KINDS = ["poll.close", "poll.results", "device.poll", "device.command"];
@@ -15,27 +15,36 @@ export default function Jobs() {
   const [state, setState] = useState("");
   const [kind, setKind] = useState("");
   const [page, setPage] = useState(1);
-  const { data, error, loading, reload } = useSignedInResource(
-    () => api.jobs({ state, kind, page, per_page: PER_PAGE }),
-    [state, kind, page],
-    3000,
-  );
+  const queryClient = useQueryClient();
+  // Owner-only: nothing is fetched signed out. A new filter or page is a new query (its own
+  // loading), and every page refetches every 3 s.
+  const filters = { state, kind, page, per_page: PER_PAGE };
+  const {
+    data,
+    error,
+    isPending: loading,
+  } = useQuery({
+    queryKey: ["jobs", filters],
+    queryFn: () => api.jobs(filters),
+    enabled: signedIn,
+    refetchInterval: 3000,
+  });
   const [rowErrors, setRowErrors] = useState({});
-  const [cancelling, setCancelling] = useState({});
-
-  async function cancel(job) {
-    setCancelling((c) => ({ ...c, [job.id]: true }));
-    setRowErrors((e) => ({ ...e, [job.id]: null }));
-    try {
-      await api.cancelJob(job.id);
-      // Busy until the table shows the job cancelled, so the button cannot be pressed twice.
-      await reload({ quiet: true });
-    } catch (err) {
-      setRowErrors((e) => ({ ...e, [job.id]: err }));
-    } finally {
-      setCancelling((c) => ({ ...c, [job.id]: false }));
-    }
-  }
+  // Busy until the table shows the job cancelled (onSuccess's refetch is awaited), so the
+  // button cannot be pressed twice; several rows may be cancelling at once.
+  const cancelJob = useMutation({
+    mutationKey: ["cancel-job"],
+    mutationFn: (job) => api.cancelJob(job.id),
+    onMutate: (job) => setRowErrors((e) => ({ ...e, [job.id]: null })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["jobs"] }),
+    onError: (err, job) => setRowErrors((e) => ({ ...e, [job.id]: err })),
+  });
+  const cancellingIds = useMutationState({
+    filters: { mutationKey: ["cancel-job"], status: "pending" },
+    select: (mutation) => mutation.state.variables.id,
+  });
+  const cancelling = Object.fromEntries(cancellingIds.map((jobId) => [jobId, true]));
+  const cancel = (job) => cancelJob.mutate(job);
 
   // A new filter shows its first page.
   const filter = (set) => (value) => {

@@ -1,9 +1,9 @@
-import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import Jobs from "./Jobs.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 function jobsPage(state, kind = "device.command") {
   const job = {
@@ -37,11 +37,7 @@ describe("Jobs", () => {
       .mockResolvedValue(jobsPage("cancelled"));
     let answer;
     vi.spyOn(api, "cancelJob").mockReturnValue(new Promise((resolve) => (answer = resolve)));
-    render(
-      <AuthProvider>
-        <Jobs />
-      </AuthProvider>,
-    );
+    renderWithProviders(<Jobs />);
     fireEvent.click(await screen.findByRole("button", { name: "Cancel job 5" }));
 
     expect(screen.getByRole("button", { name: "Cancelling job 5…" }).disabled).toBe(true);
@@ -52,11 +48,7 @@ describe("Jobs", () => {
 
   it("offers no cancel button for a job its kind does not let one cancel", async () => {
     vi.spyOn(api, "jobs").mockResolvedValue(jobsPage("scheduled", "poll.close"));
-    render(
-      <AuthProvider>
-        <Jobs />
-      </AuthProvider>,
-    );
+    renderWithProviders(<Jobs />);
     expect(await screen.findByText("poll.close")).toBeTruthy();
     expect(screen.queryByRole("button", { name: /Cancel/ })).toBeNull();
   });
@@ -64,11 +56,9 @@ describe("Jobs", () => {
   it("asks a signed-out visitor to sign in and fetches nothing", async () => {
     setSession(null);
     const jobs = vi.spyOn(api, "jobs").mockResolvedValue(jobsPage("scheduled"));
-    render(
+    renderWithProviders(
       <MemoryRouter>
-        <AuthProvider>
-          <Jobs />
-        </AuthProvider>
+        <Jobs />
       </MemoryRouter>,
     );
     const link = await screen.findByRole("link", { name: "Sign in" });
@@ -85,11 +75,7 @@ describe("Jobs total", () => {
     const items = Array.from({ length: 20 }, (_, i) => ({ ...job, id: i + 1 }));
     const last = { items, page: 1, pages: 1, total: 20, total_capped: true };
     const jobs = vi.spyOn(api, "jobs").mockResolvedValue(last);
-    render(
-      <AuthProvider>
-        <Jobs />
-      </AuthProvider>,
-    );
+    renderWithProviders(<Jobs />);
     expect(await screen.findByText(/Page 1 of 1\+ · 20\+ jobs/)).toBeTruthy();
     fireEvent.click(screen.getByRole("button", { name: "Next" }));
     await vi.waitFor(() => expect(jobs).toHaveBeenLastCalledWith(expect.objectContaining({ page: 2 })));
@@ -98,21 +84,13 @@ describe("Jobs total", () => {
   it("writes a large capped total with separators", async () => {
     const capped = { ...jobsPage("succeeded"), pages: 500, total: 10000, total_capped: true };
     vi.spyOn(api, "jobs").mockResolvedValue(capped);
-    render(
-      <AuthProvider>
-        <Jobs />
-      </AuthProvider>,
-    );
+    renderWithProviders(<Jobs />);
     expect(await screen.findByText(/Page 1 of 500\+ · 10,000\+ jobs/)).toBeTruthy();
   });
 
   it("shows an exact total as it is", async () => {
     vi.spyOn(api, "jobs").mockResolvedValue({ ...jobsPage("succeeded"), total_capped: false });
-    render(
-      <AuthProvider>
-        <Jobs />
-      </AuthProvider>,
-    );
+    renderWithProviders(<Jobs />);
     expect(await screen.findByText(/Page 1 of 1 · 1 jobs/)).toBeTruthy();
     expect(screen.getByRole("button", { name: "Next" }).disabled).toBe(true);
   });

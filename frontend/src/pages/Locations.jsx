@@ -1,14 +1,18 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { formatNumber, formatTime } from "../format.js";
-import { useSignedInResource } from "../hooks.js";
 
 export default function Locations() {
   const { signedIn } = useAuth();
-  const { data, error, loading } = useSignedInResource(() => api.locations(), []);
+  // Owner-only: nothing is fetched signed out.
+  const {
+    data,
+    error,
+    isPending: loading,
+  } = useQuery({ queryKey: ["locations"], queryFn: () => api.locations(), enabled: signedIn });
   return (
     <section>
       <h1>Locations</h1>
@@ -29,47 +33,34 @@ export default function Locations() {
 
 function Location({ location }) {
   const name = location.location;
-  const [refresh, setRefresh] = useState(null);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const [loadingLast, setLoadingLast] = useState(true);
-  const timer = useRef(null);
-
-  const follow = useCallback(
-    async (first) => {
-      clearTimeout(timer.current);
+  const { signedIn } = useAuth();
+  const queryClient = useQueryClient();
+  const queryKey = ["location-summary", name];
+  // The last refresh, followed every 500 ms until it is done. Never refreshed (a 404) is no
+  // error worth showing: there is nothing to show yet.
+  const last = useQuery({
+    queryKey,
+    queryFn: async () => {
       try {
-        const latest = await api.locationSummary(name);
-        setRefresh(latest);
-        setError(null);
-        if (latest.state !== "done") timer.current = setTimeout(() => follow(false), 500);
+        return await api.locationSummary(name);
       } catch (err) {
-        // No refresh yet is not an error worth showing on first load.
-        if (!(first && err.status === 404)) setError(err);
-      } finally {
-        if (first) setLoadingLast(false);
+        if (err.status === 404) return null;
+        throw err;
       }
     },
-    [name],
-  );
-
-  useEffect(() => {
-    follow(true);
-    return () => clearTimeout(timer.current);
-  }, [follow]);
-
-  async function start() {
-    setBusy(true);
-    setError(null);
-    try {
-      setRefresh(await api.refreshLocation(name));
-      timer.current = setTimeout(() => follow(false), 500);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+    enabled: signedIn,
+    refetchInterval: ({ state: { data } }) => (data && data.state !== "done" ? 500 : false),
+  });
+  // A started refresh is the one followed from now on.
+  const start = useMutation({
+    mutationFn: () => api.refreshLocation(name),
+    onSuccess: (started) => queryClient.setQueryData(queryKey, started),
+  });
+  const refresh = last.data;
+  const error = start.error || last.error;
+  const busy = start.isPending;
+  const loadingLast = last.isPending;
+  const begin = () => start.mutate();
 
   const running = refresh && refresh.state !== "done";
   return (
@@ -77,7 +68,7 @@ function Location({ location }) {
       <div className="page-head">
         <h2>{name}</h2>
         {/* Not while the last refresh loads: its answer would replace the one started here. */}
-        <button type="button" onClick={start} disabled={busy || running || loadingLast}>
+        <button type="button" onClick={begin} disabled={busy || running || loadingLast}>
           {running ? "Refreshing…" : `Refresh ${name}`}
         </button>
       </div>

@@ -1,9 +1,9 @@
-import { act, cleanup, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError, api, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import Locations from "./Locations.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 beforeEach(() => setSession("tok-123", "ada"));
 
@@ -20,11 +20,9 @@ describe("Locations", () => {
     const summary = vi
       .spyOn(api, "locationSummary")
       .mockImplementation(() => new Promise((_, reject) => (fail = reject)));
-    render(
+    renderWithProviders(
       <MemoryRouter>
-        <AuthProvider>
-          <Locations />
-        </AuthProvider>
+        <Locations />
       </MemoryRouter>,
     );
     expect(await screen.findByText("Loading the last refresh…")).toBeTruthy();
@@ -57,16 +55,50 @@ describe("Locations", () => {
         ],
       },
     });
-    render(
+    renderWithProviders(
       <MemoryRouter>
-        <AuthProvider>
-          <Locations />
-        </AuthProvider>
+        <Locations />
       </MemoryRouter>,
     );
     expect((await screen.findByTestId("missing")).textContent).toBe(
       "No answer by the deadline from Shed plug, Attic sensor",
     );
     expect(screen.getByText("Last refresh: 1 of 3")).toBeTruthy();
+  });
+
+  it("follows a started refresh until it is done", async () => {
+    vi.spyOn(api, "locations").mockResolvedValue([{ location: "lab", devices: 2 }]);
+    const running = { id: 8, location: "lab", total: 2, polled: 0, state: "running", summary: null };
+    const done = {
+      ...running,
+      polled: 2,
+      state: "done",
+      finished_at: "2026-12-01T23:00:00Z",
+      summary: { devices: 2, online: 2, attributes: [], missing: [] },
+    };
+    const summary = vi
+      .spyOn(api, "locationSummary")
+      .mockRejectedValueOnce(new ApiError("No refresh yet.", { status: 404 }))
+      .mockResolvedValueOnce({ ...running, polled: 1 })
+      .mockResolvedValue(done);
+    const refresh = vi.spyOn(api, "refreshLocation").mockResolvedValue(running);
+    renderWithProviders(
+      <MemoryRouter>
+        <Locations />
+      </MemoryRouter>,
+    );
+    const button = await screen.findByRole("button", { name: "Refresh lab" });
+    await vi.waitFor(() => expect(button.disabled).toBe(false));
+    fireEvent.click(button);
+
+    expect(await screen.findByText("Polling devices: 0 of 2")).toBeTruthy();
+    expect(refresh).toHaveBeenCalledWith("lab");
+    expect(screen.getByRole("button", { name: "Refreshing…" }).disabled).toBe(true);
+    expect(await screen.findByText("Polling devices: 1 of 2")).toBeTruthy();
+    expect(await screen.findByText("Last refresh: 2 of 2", {}, { timeout: 3000 })).toBeTruthy();
+    expect(screen.getByTestId("summary").textContent).toContain("2 of 2 online");
+    const calls = summary.mock.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(summary).toHaveBeenCalledTimes(calls);
   });
 });

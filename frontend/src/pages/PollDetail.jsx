@@ -1,3 +1,4 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api.js";
 import { useAuth } from "../auth.jsx";
@@ -8,26 +9,36 @@ import { InlineEditForm } from "../components/InlineEditForm.jsx";
 import { NeedSignIn } from "../components/NeedSignIn.jsx";
 import { Results } from "../components/Results.jsx";
 import { formatTime, localInputToIso, localTimeZone, toLocalInputValue } from "../format.js";
-import { useAction, useNow, useResource } from "../hooks.js";
+import { useNow } from "../hooks.js";
 
 export default function PollDetail() {
   const { id } = useParams();
   const navigate = useNavigate();
   const { signedIn, username } = useAuth();
   const now = useNow(1000);
-  const { data: poll, error, loading, reload } = useResource(
-    async () => stamp(await api.poll(id)),
-    [id, signedIn],
-    (p) => (!p || p.status === "open" || !p.results ? 2000 : null),
-  );
-  const { busy, error: actionError, run } = useAction();
-
-  // Busy until the refetch shows what the vote or close did.
-  const act = (send) =>
-    run(async () => {
-      await send();
-      await reload({ quiet: true });
-    });
+  const queryClient = useQueryClient();
+  // Signed in or out, the same poll differs (my_vote): the session provider resets the cache.
+  const {
+    data: poll,
+    error,
+    isPending: loading,
+  } = useQuery({
+    queryKey: ["poll", id],
+    queryFn: async () => stamp(await api.poll(id)),
+    refetchInterval: ({ state: { data: p } }) =>
+      !p || p.status === "open" || !p.results ? 2000 : false,
+  });
+  // A vote, or closing now: the poll and the list change. Busy (its buttons disabled) until
+  // the refetch shows what it did, as onSuccess's promise is awaited.
+  const changed = () =>
+    Promise.all([
+      queryClient.invalidateQueries({ queryKey: ["poll", id] }),
+      queryClient.invalidateQueries({ queryKey: ["polls"] }),
+    ]);
+  const change = useMutation({ mutationFn: (send) => send(), onSuccess: changed });
+  const busy = change.isPending;
+  const actionError = change.error;
+  const act = (send) => change.mutate(send);
 
   if (loading && !poll) return <Loading what="Loading the poll" />;
   if (!poll) return <ErrorMessage error={error} />;
@@ -95,7 +106,7 @@ export default function PollDetail() {
                 submitLabel="Change close time"
                 savedLabel="Close time changed."
                 disabled={busy || ended}
-                onSaved={() => reload({ quiet: true })}
+                onSaved={changed}
               />
               <div className="button-row">
                 <button
@@ -115,6 +126,8 @@ export default function PollDetail() {
                 onConfirm={async () => {
                   await api.deletePoll(poll.id);
                   navigate("/polls");
+                  queryClient.removeQueries({ queryKey: ["poll", id] });
+                  queryClient.invalidateQueries({ queryKey: ["polls"] });
                 }}
               />
             </div>

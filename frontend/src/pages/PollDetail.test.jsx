@@ -1,10 +1,10 @@
-import { act, cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, ApiError, setSession } from "../api.js";
-import { AuthProvider } from "../auth.jsx";
 import { toLocalInputValue } from "../format.js";
 import PollDetail from "./PollDetail.jsx";
+import { renderWithProviders } from "../test-utils.jsx";
 
 const POLL = {
   id: 7,
@@ -24,14 +24,12 @@ const POLL = {
 };
 
 function renderPoll() {
-  render(
+  renderWithProviders(
     <MemoryRouter initialEntries={["/polls/7"]}>
-      <AuthProvider>
-        <Routes>
-          <Route path="/polls" element={<p>The polls list</p>} />
-          <Route path="/polls/:id" element={<PollDetail />} />
-        </Routes>
-      </AuthProvider>
+      <Routes>
+        <Route path="/polls" element={<p>The polls list</p>} />
+        <Route path="/polls/:id" element={<PollDetail />} />
+      </Routes>
     </MemoryRouter>,
   );
 }
@@ -129,5 +127,44 @@ describe("PollDetail", () => {
     const error = screen.getByText("The close date is in the past.");
     expect(input.getAttribute("aria-describedby")).toBe(error.id);
     expect(input.getAttribute("aria-invalid")).toBe("true");
+  });
+
+  it("keeps the vote buttons disabled until the refetched poll shows the vote", async () => {
+    const voted = {
+      ...POLL,
+      seconds_remaining: 3600,
+      my_vote: 2,
+      total_votes: 1,
+      options: [POLL.options[0], { ...POLL.options[1], votes: 1 }],
+    };
+    let refetched;
+    const poll = vi
+      .spyOn(api, "poll")
+      .mockResolvedValueOnce({ ...POLL, seconds_remaining: 3600 })
+      .mockReturnValue(new Promise((resolve) => (refetched = resolve)));
+    const vote = vi.spyOn(api, "vote").mockResolvedValue({ option_id: 2 });
+    renderPoll();
+    await act(async () => {});
+
+    await act(async () => fireEvent.click(screen.getByRole("button", { name: "Vote for Green" })));
+    expect(vote).toHaveBeenCalledWith(7, 2);
+    // Accepted, and the poll is being fetched again (invalidated): still busy.
+    expect(poll).toHaveBeenCalledTimes(2);
+    expect(screen.getByRole("button", { name: "Vote for Blue" }).disabled).toBe(true);
+    expect(screen.queryByText("Thanks, your vote is counted.")).toBeNull();
+
+    await act(async () => refetched(voted));
+    expect(screen.getByText("Thanks, your vote is counted.")).toBeTruthy();
+    expect(screen.getByText(/1 vote · your vote/)).toBeTruthy();
+  });
+
+  it("shows a refused vote in words and lets one vote again", async () => {
+    vi.spyOn(api, "poll").mockResolvedValue({ ...POLL, seconds_remaining: 3600 });
+    vi.spyOn(api, "vote").mockRejectedValue(new ApiError("Poll 7 is closed.", { status: 409 }));
+    renderPoll();
+    await act(async () => {});
+    await act(async () => fireEvent.click(screen.getByRole("button", { name: "Vote for Blue" })));
+    expect(screen.getByRole("alert").textContent).toBe("Poll 7 is closed.");
+    expect(screen.getByRole("button", { name: "Vote for Blue" }).disabled).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 import { api } from "../api.js";
@@ -15,28 +16,30 @@ export default function PollNew() {
   const [title, setTitle] = useState("");
   const [options, setOptions] = useState(["", ""]);
   const [closeLocal, setCloseLocal] = useState(defaultCloseDate);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const queryClient = useQueryClient();
+  const create = useMutation({
+    mutationFn: () =>
+      api.createPoll({
+        title,
+        options: options.map((o) => o.trim()).filter((o) => o !== ""),
+        close_date: localInputToIso(closeLocal),
+      }),
+    onSuccess: (poll) => {
+      queryClient.invalidateQueries({ queryKey: ["polls"] });
+      navigate(`/polls/${poll.id}`);
+    },
+  });
+  const { error } = create;
+  // Busy from the click until the new poll's page shows.
+  const busy = create.isPending || create.isSuccess;
 
   function setOption(index, value) {
     setOptions((list) => list.map((old, i) => (i === index ? value : old)));
   }
 
-  async function submit(event) {
+  function submit(event) {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const poll = await api.createPoll({
-        title,
-        options: options.map((o) => o.trim()).filter((o) => o !== ""),
-        close_date: localInputToIso(closeLocal),
-      });
-      navigate(`/polls/${poll.id}`);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    create.mutate();
   }
 
   const fields = error?.fieldErrors || {};

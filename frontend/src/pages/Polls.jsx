@@ -1,10 +1,10 @@
+import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { api } from "../api.js";
 import { Countdown, stamp } from "../components/Countdown.jsx";
 import { ErrorMessage, Loading } from "../components/Feedback.jsx";
 import { Results } from "../components/Results.jsx";
 import { formatTime } from "../format.js";
-import { useResource } from "../hooks.js";
 
 async function loadPolls() {
   const [open, closed] = await Promise.all([api.polls("open"), api.polls("closed")]);
@@ -13,9 +13,12 @@ async function loadPolls() {
 
 export default function Polls() {
   // Refetch every 2 s while a shown poll is open or still has no results.
-  const { data, error, loading } = useResource(loadPolls, [], (d) =>
-    !d || d.open.length > 0 || d.closed.some((poll) => !poll.results) ? 2000 : 10000,
-  );
+  const { data, error, isPending: loading } = useQuery({
+    queryKey: ["polls"],
+    queryFn: loadPolls,
+    refetchInterval: ({ state: { data: d } }) =>
+      !d || d.open.length > 0 || d.closed.some((poll) => !poll.results) ? 2000 : 10000,
+  });
   return (
     <section>
       <div className="page-head">
