@@ -20,7 +20,7 @@ handler(commands.COMMAND, prepare=commands.deliver_command, io=True)(commands.ru
 # Each occurrence of a schedule plans the next: cancelling one would end the schedule unseen.
 handler(
     planning.SCHEDULE,
-    prepare=execution.started,
+    starts_first=True,  # no longer pending when it plans the next occurrence
     instead_of_cancelling=(
         "A schedule's occurrences stop when it is paused or deleted: pause schedule "
         "{subject_id} (PATCH /api/devices/<device>/schedules/{subject_id} with paused true) "

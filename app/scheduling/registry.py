@@ -20,6 +20,14 @@ class JobKind:
     # Set-based: `run` takes a list of claims (close many polls in one UPDATE). Jobs of the
     # kind due close together travel in one message and run in one transaction (batches.py).
     batch: bool = False
+    # The start committed on its own before `run` (as with `prepare`): the job is then no longer
+    # pending, so its handler may schedule the kind's next job for the same subject (a
+    # schedule's next occurrence), and an attempt that kills its worker counts.
+    starts_first: bool = False
+
+    @property
+    def commits_start(self) -> bool:
+        return self.starts_first or self.prepare is not None
 
     def run_one(self, claim: Any, *prepared: Any) -> None:
         if self.batch:
@@ -38,6 +46,7 @@ def handler(
     instead_of_cancelling: str | None = None,
     io: bool = False,
     batch: bool = False,
+    starts_first: bool = False,
 ) -> Callable:
     """Register the function that runs jobs of `kind`: `function(job)`, `job` a `Claim`.
 
@@ -47,12 +56,13 @@ def handler(
     `prepare`, the runner first calls `prepare(subject_id)` outside any transaction (for slow
     I/O) and passes its result as the function's second argument: `function(job, prepared)`.
     With `instead_of_cancelling`, a user's request to cancel such a job is refused with it.
-    With `io`, its messages go to the I/O queue (see JobKind.io). With `batch`, the function
+    With `io`, its messages go to the I/O queue (see JobKind.io). With `starts_first`, the start
+    is committed before the function runs (see JobKind.starts_first). With `batch`, the function
     is `function(jobs)`, `jobs` a list of `Claim`s, and must do for each what it would alone:
     a job it cannot do raises, and the runner then runs the jobs one by one.
     """
-    if batch and prepare is not None:
-        raise ValueError(f"job kind {kind!r}: a batched kind has no prepare step")
+    if batch and (prepare is not None or starts_first):
+        raise ValueError(f"job kind {kind!r}: a batched kind starts with its transaction")
 
     def register(function: Callable[..., None]) -> Callable[..., None]:
         existing = _kinds.get(kind)
@@ -64,6 +74,7 @@ def handler(
             instead_of_cancelling=instead_of_cancelling,
             io=io,
             batch=batch,
+            starts_first=starts_first,
         )
         return function
 

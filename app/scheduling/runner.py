@@ -50,7 +50,7 @@ def run(
     counted = redelivered
     try:
         spec = kind_of(claim.kind)
-        counted = counted or spec.prepare is not None
+        counted = counted or spec.commits_start
         attempt = _run_claimed(claim, spec, counted=counted)
     except DATABASE_DOWN:
         db.session.rollback()

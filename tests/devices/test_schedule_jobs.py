@@ -318,7 +318,7 @@ def test_a_job_re_planned_while_it_runs_does_nothing(frozen: Clock) -> None:
     )
     claim = Claim(job.id, SCHEDULE, schedule.id, job.token, minute, minute + timedelta(seconds=1))
 
-    run_schedule(claim, None)
+    run_schedule(claim)
     db.session.commit()
 
     assert commands_of(device) == [] and runs_of(schedule.id) == []

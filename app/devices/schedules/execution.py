@@ -24,12 +24,7 @@ MAX_LISTED = 20
 _TICK = timedelta(microseconds=1)
 
 
-def started(schedule_id: int) -> None:
-    """The kind's `prepare` step, with nothing slow to do: having one makes the runner commit
-    the job as running first, so it is no longer pending when it plans its successor."""
-
-
-def run_schedule(job: Claim, _: None) -> None:
+def run_schedule(job: Claim) -> None:
     """Run the occurrence the schedule's pending job was for, then plan the next."""
     schedule = db.session.get(DeviceSchedule, job.subject_id)
     if schedule is None:
