@@ -53,6 +53,7 @@ def seed_demo(interval: int) -> None:
         )
     polls.create_poll(
         owner_id=user.id,
+        owner_name=user.username,
         title="Where should the team lunch be?",
         options=["Pizza place", "Noodle bar", "Salad bowl"],
         close_date=utcnow() + timedelta(minutes=10),

@@ -23,6 +23,7 @@ def insert_with_conflicts(table: Table, dialect: str) -> Insert:
 # Errors that mean "the database is not reachable right now": retried, never a job failure.
 DATABASE_DOWN = (OperationalError, InterfaceError)
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL's is 32-bit)
+AUTOCOMMIT = "AUTOCOMMIT"  # an isolation level: no transaction, each statement commits
 
 
 def utcnow() -> datetime:
@@ -73,7 +74,8 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("isolation_level") != AUTOCOMMIT:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
@@ -130,6 +132,26 @@ def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> 
     if row.owner_id != owner_id:  # type: ignore[attr-defined]
         raise NotYours(f"{model.__name__} {row_id} belongs to another user.")
     return row
+
+
+def reads_only() -> None:
+    """Run this request's statements without a transaction around them: each one on its own.
+
+    For a request that answers from one SELECT, the transaction was two round trips of the
+    request's few (BEGIN, then ROLLBACK), and on SQLite it took the write lock for a read.
+    Call it before the request's first statement; the pool puts the connection back to its
+    usual isolation level when the request ends.
+    """
+    from app.extensions import db  # app.extensions imports this module
+
+    db.session.connection(execution_options={"isolation_level": AUTOCOMMIT})
+
+
+def violates_foreign_key(error: IntegrityError) -> bool:
+    """Whether an INSERT or UPDATE named a row that does not exist (PostgreSQL or SQLite)."""
+    if getattr(error.orig, "sqlstate", None) == "23503":
+        return True
+    return "FOREIGN KEY constraint failed" in str(error.orig)
 
 
 def commit_and_keep() -> None:

@@ -143,8 +143,14 @@ def vote_targets(database_url: str, folder: Path, count: int) -> tuple[Path, int
 # --- the benchmark -----------------------------------------------------------------------------
 
 
-def api_throughput(folder: Path, seconds: float = 10, connections: int = 16) -> Rows:
-    """Requests per second of Punctual's main endpoints, and of bare Flask as the ceiling."""
+def api_throughput(
+    folder: Path, seconds: float = 10, connections: int = 16, profile: Path | None = None
+) -> Rows:
+    """Requests per second of Punctual's main endpoints, and of bare Flask as the ceiling.
+
+    With `profile`, py-spy samples Punctual's gunicorn during each of its runs (see
+    bench/profile_summary.py); the figures of those runs then include py-spy's cost.
+    """
     binary = wrk.wrk_binary()  # before starting anything
     folder.mkdir(parents=True, exist_ok=True)
     with pair(folder) as (rabbitmq, postgres):
@@ -170,6 +176,7 @@ def api_throughput(folder: Path, seconds: float = 10, connections: int = 16) -> 
         engine = create_engine(database)
         try:
             with gunicorn("punctual", "wsgi:app", env, folder, probe="/healthz") as web:
+                load.profile = profile
                 punctual = Punctual(load, web, sign_in(web), engine, Celery(broker=rabbitmq.url))
                 rows += [punctual.create(*scenario, bare_post) for scenario in CREATE_SCENARIOS]
                 rows += [punctual.vote(walk, bare_post), punctual.read(walk, bare_get)]

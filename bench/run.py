@@ -87,6 +87,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prune-closes", default="500:10", help="polls due while it prunes: N:SECONDS"
     )
+    parser.add_argument(
+        "--profile", type=Path, help="the API benchmark: py-spy samples of each run, into DIR"
+    )
     parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices,history")
     return parser.parse_args(argv)
 
@@ -156,7 +159,7 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
         "memory": lambda: pending_memory(folder / "memory", sizes),
         "lateness": lambda: lateness(folder / "lateness", windows, trivial, lead),
         "long": lambda: long_etas(folder / "long", 20),
-        "api": lambda: api.api_throughput(folder / "api", *load),
+        "api": lambda: api.api_throughput(folder / "api", *load, profile=args.profile),
         "devices": device_runs,
         "history": lambda: history(
             folder / "history", histories, prune_fleet, prune_closes, lead=3 if smoke else 10

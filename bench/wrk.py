@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import harness
+from bench import harness, profile_summary
 from devkit import processes
 
 WRK_THREADS = 2
@@ -112,6 +112,8 @@ class Load:
     seconds: int
     connections: int
     servers: dict[str, int]
+    # Where py-spy writes each run's samples of the server (raw collapsed stacks); None: off.
+    profile: Path | None = None
 
     def run(self, web: Web, name: str, path: str, script: str, *args: str) -> dict[str, Any]:
         """Load web.url + path with a Lua script; wrk's figures and who used the CPU."""
@@ -122,7 +124,10 @@ class Load:
         command += [web.url + path, *(["--", *args] if args else [])]
         meter = harness.CpuMeter({**self.servers, "gunicorn": web.process.proc.pid}).start()
         wrk_cpu, began = children_cpu(), time.monotonic()
+        spy = self._profiler(web, name)
         done = subprocess.run(command, capture_output=True, text=True, timeout=self.seconds + 60)
+        if spy is not None:
+            spy.wait(timeout=60)
         wall = time.monotonic() - began
         used = meter.stop()
         used["wrk"] = max(0, round(100 * (children_cpu() - wrk_cpu) / wall))
@@ -131,6 +136,8 @@ class Load:
         if done.returncode != 0 or not result:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
         figures = json.loads(result[0].removeprefix("WRK_RESULT "))
+        if spy is not None:
+            print(f"[bench] {name}: {profile_summary.summary(self._samples(name))}", flush=True)
         return {
             "req_per_s": round(figures["requests"] / (figures["duration_us"] / 1e6)),
             "p50_ms": round(figures["p50_us"] / 1000, 2),
@@ -140,3 +147,18 @@ class Load:
             "requests": figures["requests"],
             **{f"cpu_{k}_%": v for k, v in used.items()},
         }
+
+    def _samples(self, name: str) -> Path:
+        assert self.profile is not None
+        return self.profile / f"{name}.txt"
+
+    def _profiler(self, web: Web, name: str) -> subprocess.Popen[bytes] | None:
+        """py-spy sampling the server (its workers too) for the run's length, or None."""
+        if self.profile is None:
+            return None
+        self.profile.mkdir(parents=True, exist_ok=True)
+        command = [processes.tool("py-spy"), "record", "--subprocesses", "--nonblocking"]
+        command += ["--format", "raw", "--full-filenames", "--rate", "200"]
+        command += ["--duration", str(self.seconds)]
+        command += ["--output", str(self._samples(name)), "--pid", str(web.process.proc.pid)]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

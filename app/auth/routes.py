@@ -1,3 +1,4 @@
+import functools
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -8,6 +9,7 @@ from flask_smorest import Blueprint
 from app.auth import service
 from app.auth.models import User
 from app.auth.schemas import CredentialsSchema, TokenSchema, UserSchema
+from app.auth.service import Identity
 from app.errors import NotSignedIn
 from app.extensions import limiter
 
@@ -28,9 +30,24 @@ def optional_user() -> User | None:
     return service.user_from_token(token) if token else None
 
 
-def login_required(view: Callable) -> Callable:
+def optional_identity() -> Identity | None:
+    """optional_user, unread: the caller's statements must refuse a deleted user (see
+    service.identity_from_token)."""
+    token = _bearer_token()
+    return service.identity_from_token(token) if token else None
+
+
+def login_required(view: Callable | None = None, *, trust_token: bool = False) -> Callable:
     """Require `Authorization: Bearer <token>` and put the user in `g.user`; the OpenAPI spec
-    says the route takes a bearer token."""
+    says the route takes a bearer token.
+
+    `g.user` is the user's row, read for every request. With `trust_token=True` it is the
+    token's Identity (id and username) instead, and the query is saved: only for a route whose
+    service refuses a deleted user itself (service.identity_from_token says how).
+    """
+    if view is None:
+        return functools.partial(login_required, trust_token=trust_token)
+    who = service.identity_from_token if trust_token else service.user_from_token
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -40,7 +57,7 @@ def login_required(view: Callable) -> Callable:
                 "Sign in: send 'Authorization: Bearer <token>' (POST /api/auth/token).",
                 challenge=True,
             )
-        g.user = service.user_from_token(token)
+        g.user = who(token)
         return view(*args, **kwargs)
 
     return Blueprint.doc(security=BEARER)(wrapper)

@@ -32,6 +32,10 @@ class Poll(db.Model):
         lazy="selectin",
     )
 
+    @property
+    def owner_name(self) -> str:
+        return self.owner.username
+
     @hybrid_method
     def is_open(self, now: datetime) -> bool:
         """Open for votes: not closed, and its close date not reached even if the job is late."""

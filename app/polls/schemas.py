@@ -69,7 +69,7 @@ class ResultsSchema(ma.Schema):
 class PollSchema(ma.Schema):
     id = ma.fields.Integer()
     title = ma.fields.String()
-    owner = ma.fields.Function(lambda poll: poll.owner.username)
+    owner = ma.fields.String(attribute="owner_name", metadata={"description": "Its username."})
     options = ma.fields.List(ma.fields.Nested(OptionSchema))
     total_votes = ma.fields.Function(lambda poll: sum(option.votes for option in poll.options))
     status = ma.fields.Function(lambda poll: "open" if poll.is_open(utcnow()) else "closed")

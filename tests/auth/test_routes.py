@@ -3,7 +3,7 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
 from config import Config
-from tests.factories import user_headers
+from tests.factories import create_poll, in_seconds, user_headers
 
 CREDENTIALS = {"username": "Ada", "password": "correct horse battery"}
 
@@ -80,3 +80,36 @@ def test_passwords_never_reach_the_logs(client: FlaskClient, caplog) -> None:
     assert caplog.records, "requests are logged"
     assert CREDENTIALS["password"] not in caplog.text
     assert "a wrong password" not in caplog.text
+
+
+def test_a_deleted_users_token_is_refused_and_writes_nothing(
+    client: FlaskClient, app: Flask
+) -> None:
+    """Poll creation, votes and poll reads trust the token's user id without reading the user
+    first (their own statements check it); every route still refuses a deleted user."""
+    from app.auth.models import User
+    from app.extensions import db
+    from app.polls.models import Poll, Vote
+
+    leaving = user_headers(client, "leaving")
+    poll = create_poll(client, user_headers(client))
+    with app.app_context():
+        db.session.execute(db.delete(User).where(User.username == "leaving"))
+        db.session.commit()
+
+    body = {"title": "Still here?", "options": ["Yes", "No"], "close_date": in_seconds(3600)}
+    vote = {"option_id": poll["options"][0]["id"]}
+    answers = {
+        "create": client.post("/api/polls", json=body, headers=leaving),
+        "vote": client.post(f"/api/polls/{poll['id']}/votes", json=vote, headers=leaving),
+        "read": client.get(f"/api/polls/{poll['id']}", headers=leaving),
+        "list": client.get("/api/polls", headers=leaving),
+        "me": client.get("/api/auth/me", headers=leaving),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == 401, (name, answer.get_json())
+        assert answer.get_json()["message"] == "The token's user no longer exists.", name
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(Poll.id))).scalar_one() == 1
+        assert db.session.execute(db.select(db.func.count(Vote.id))).scalar_one() == 0
+    assert client.get(f"/api/polls/{poll['id']}").get_json()["total_votes"] == 0

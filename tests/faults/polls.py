@@ -28,6 +28,7 @@ def make_polls(app: Flask, offsets: list[float]) -> list[int]:
         return [
             polls.create_poll(
                 owner_id=owner.id,
+                owner_name=owner.username,
                 title=f"Poll {i}",
                 options=["Yes", "No"],
                 close_date=now + timedelta(seconds=offset),

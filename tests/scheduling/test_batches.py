@@ -51,7 +51,13 @@ def queue_jobs(app: Flask, count: int, *, due_in: float = 0.2) -> list[Job]:
     db.session.flush()
     later = utcnow() + timedelta(hours=1)
     made = [
-        polls.create_poll(owner_id=owner.id, title="t", options=["a", "b"], close_date=later)
+        polls.create_poll(
+            owner_id=owner.id,
+            owner_name=owner.username,
+            title="t",
+            options=["a", "b"],
+            close_date=later,
+        )
         for _ in range(count)
     ]
     due = utcnow() + timedelta(seconds=due_in)
