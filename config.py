@@ -25,12 +25,13 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'punctual.db'}"
     )
-    # A connection that died with a database restart is replaced instead of failing a request.
+    # A connection that died with a database restart is replaced instead of failing a request
+    # (app/database.py, replace_dead_connections: no pre-ping round trip per checkout).
     # A process holds at most pool_size + max_overflow connections; the I/O worker's threads
     # hold one only while they read or write (never while a vendor answers), so 25 covers its
     # default 20 threads.
     SQLALCHEMY_ENGINE_OPTIONS = {
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,
         "pool_size": _int("DATABASE_POOL_SIZE", 5),
         "max_overflow": _int("DATABASE_MAX_OVERFLOW", 20),
     }

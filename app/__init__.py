@@ -73,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     with app.app_context():
         database.configure_sqlite(db.engine)
+        database.replace_dead_connections(db.engine)
 
 
 def register_tasks(celery: Celery) -> None:

@@ -1,11 +1,12 @@
 """Database helpers shared by every domain: UTC datetimes and SQLite settings."""
 
+import select as sockets
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Insert, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter, Map
 
@@ -76,6 +77,34 @@ def configure_sqlite(engine: Engine) -> None:
     def on_begin(connection: Any) -> None:
         if connection.get_execution_options().get("isolation_level") != AUTOCOMMIT:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def replace_dead_connections(engine: Engine) -> None:
+    """Hand out no pooled PostgreSQL connection that the server has closed (a restart, a
+    terminated backend): the pool opens a new one instead, and the request goes on.
+
+    SQLAlchemy's pool_pre_ping does this with a round trip (SELECT 1) at every checkout, one
+    of the four a short request made. An idle connection has nothing to read, so a readable
+    socket means the server said goodbye (or died, and the kernel closed it): a look at the
+    socket costs no round trip. It cannot see a server that vanished without closing its
+    sockets (a cut network); the request then fails as it would have waited on the ping.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+        if dbapi_connection.closed or dbapi_connection.broken or _readable(dbapi_connection):
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError("the server closed this connection")
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    try:
+        readable, _, _ = sockets.select([dbapi_connection.pgconn.socket], [], [], 0)
+    except (OSError, ValueError):  # no socket any more
+        return True
+    return bool(readable)
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -120,3 +120,23 @@ def test_two_workers_two_promoters_a_thousand_polls_at_once(
     closed = wait_all_closed(app, poll_ids, timeout=120)
     counts = assert_exactly_once(closed, fleet)
     report(f"created 1000 in {created_in:.1f} s; {counts}, lateness {lateness(closed)}")
+
+
+def test_web_requests_after_a_database_restart_get_fresh_connections(
+    app: Flask, fault_stack: Stack
+) -> None:
+    """The pool's connections die with the server; the next requests are answered anyway,
+    without a ping round trip before each (app/database.py replace_dead_connections)."""
+    client = app.test_client()
+    headers = user_headers(client)
+    poll = create_poll(client, headers)
+    with app.app_context():
+        pooled = db.engine.pool.checkedin()
+    assert pooled >= 1  # the requests left their connections in the pool
+
+    fault_stack.postgres.stop()
+    fault_stack.postgres.start()
+    for _ in range(pooled + 1):  # every pooled connection is dead: none is handed out
+        answer = client.get(f"/api/polls/{poll['id']}", headers=headers)
+        assert answer.status_code == 200, answer.get_json()
+    assert create_poll(client, headers)["id"] > poll["id"]
