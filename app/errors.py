@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 from flask_smorest import Api, abort
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug import exceptions as http
 from werkzeug.exceptions import (
     BadRequest,
@@ -116,6 +117,25 @@ def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int, dict[s
     return payload, exception.code or 500, headers
 
 
+# Seconds a client is told to wait before trying again while the database is unreachable.
+DATABASE_RETRY_AFTER = 5
+
+
+def handle_database_down(
+    error: OperationalError | InterfaceError,
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The database could not be reached (restarting, overloaded, locked too long): a 503 the
+    client can retry, not a 500. Nothing was written: the transaction did not commit."""
+    log.error("database unavailable on %s %s", request.method, request.path, exc_info=error)
+    exception = http.ServiceUnavailable()
+    exception.data = {  # type: ignore[attr-defined]
+        "message": "The database is unavailable right now: nothing was changed; try again.",
+        "headers": {"Retry-After": str(DATABASE_RETRY_AFTER)},
+    }
+    payload, headers = error_payload(exception)
+    return payload, 503, headers
+
+
 def handle_unexpected(error: Exception) -> tuple[dict[str, Any], int] | HTTPException:
     """Turn an unhandled exception into a logged 500 with the JSON shape, never an HTML page."""
     if isinstance(error, HTTPException):
@@ -166,5 +186,7 @@ def check_api_request() -> None:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
+    for database_down in (OperationalError, InterfaceError):
+        app.register_error_handler(database_down, handle_database_down)
     app.register_error_handler(Exception, handle_unexpected)
     app.before_request(check_api_request)

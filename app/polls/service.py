@@ -1,16 +1,13 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, exists, insert, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.models import User
 from app.auth.service import user_gone
 from app.database import (
-    insert_with_conflicts,
     owned,
     reads_only,
     utcnow,
@@ -18,7 +15,8 @@ from app.database import (
 )
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
-from app.polls.models import Option, Poll, Vote
+from app.polls import statements
+from app.polls.models import Poll, Vote
 from app.scheduling import clock
 from app.scheduling import service as scheduling
 
@@ -65,7 +63,9 @@ def create_poll(
     created_at = utcnow()
     fields = {"title": title, "close_date": close_date, "created_at": created_at}
     try:
-        poll_id = db.session.execute(_INSERT_POLL, {**fields, "owner_id": owner_id}).scalar_one()
+        poll_id = db.session.execute(
+            statements.INSERT_POLL, {**fields, "owner_id": owner_id}
+        ).scalar_one()
     except IntegrityError as error:
         db.session.rollback()
         if violates_foreign_key(error):
@@ -76,7 +76,7 @@ def create_poll(
         {"poll_id": poll_id, "name": name, "position": i, "votes": 0}
         for i, name in enumerate(names)
     ]
-    option_ids = db.session.execute(_INSERT_OPTIONS, rows).scalars().all()
+    option_ids = db.session.execute(statements.INSERT_OPTIONS, rows).scalars().all()
     scheduling.schedule_once(kind=CLOSE, subject_id=poll_id, due_at=close_date, owner_id=owner_id)
     db.session.commit()
     return PollView(
@@ -103,7 +103,7 @@ def get_poll(*, poll_id: int, user_id: int | None) -> PollView:
     `user_id` comes from an unread token: the same SELECT says whether that user exists.
     """
     reads_only()
-    rows = db.session.execute(_READ_POLL, {"poll_id": poll_id, "user_id": user_id}).all()
+    rows = db.session.execute(statements.READ_POLL, {"poll_id": poll_id, "user_id": user_id}).all()
     if not rows:
         raise NotFound(f"Poll {poll_id} does not exist.")
     first = rows[0]
@@ -185,7 +185,8 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> dict[str, Any]:
     all count. The voter comes from an unread token: the first statement checks they exist."""
     now = utcnow()
     checked = db.session.execute(
-        _LOCK_FOR_VOTE, {"poll_id": poll_id, "user_id": user_id, "chosen": option_id, "now": now}
+        statements.LOCK_FOR_VOTE,
+        {"poll_id": poll_id, "user_id": user_id, "chosen": option_id, "now": now},
     ).one_or_none()
     if checked is None:
         raise NotFound(f"Poll {poll_id} does not exist.")
@@ -196,7 +197,7 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> dict[str, Any]:
     if not checked.option_in_poll:
         raise Invalid("option_id", f"Poll {poll_id} has no option {option_id}.")
     fields = {"poll_id": poll_id, "option_id": option_id, "user_id": user_id, "created_at": now}
-    insert = _insert_vote(db.session.get_bind().dialect.name)
+    insert = statements.insert_vote(db.session.get_bind().dialect.name)
     try:
         vote_id = db.session.execute(insert, fields).scalar_one_or_none()
     except IntegrityError as error:  # the voter was deleted since the first statement
@@ -207,95 +208,12 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> dict[str, Any]:
     if vote_id is None:
         db.session.rollback()
         raise Conflict(f"You have already voted in poll {poll_id}.")
-    db.session.execute(_COUNT_VOTE, {"chosen": option_id})
+    db.session.execute(statements.COUNT_VOTE, {"chosen": option_id})
     db.session.commit()
     return {"id": vote_id, **fields}
 
 
-# Built once, like every statement below: votes come in bursts (a poll's last minute), and
-# building a statement costs more than running it.
-_option = Option.__table__
-_poll = Poll.__table__
-_user = User.__table__
-_owner = _user.alias("owner")
-_vote = Vote.__table__
-# A shared lock: votes run side by side, and closing (which locks for update) waits for the
-# votes already in flight, so none lands after the poll closed. It also says whether the
-# voter exists and the option is the poll's.
-_LOCK_FOR_VOTE = (
-    select(
-        Poll.is_open(bindparam("now")).label("is_open"),
-        exists().where(_user.c.id == bindparam("user_id")).label("voter_exists"),
-        exists()
-        .where(_option.c.id == bindparam("chosen"), _option.c.poll_id == _poll.c.id)
-        .label("option_in_poll"),
-    )
-    .where(_poll.c.id == bindparam("poll_id"))
-    .with_for_update(read=True, of=_poll)
-)
-_COUNT_VOTE = (
-    update(_option).where(_option.c.id == bindparam("chosen")).values(votes=_option.c.votes + 1)
-)
-
-
-@cache
-def _insert_vote(dialect: str) -> Insert:
-    """INSERT the vote, or nothing (no id) if the user has voted in the poll already."""
-    return (
-        insert_with_conflicts(_vote, dialect)
-        .on_conflict_do_nothing(index_elements=[_vote.c.poll_id, _vote.c.user_id])
-        .returning(_vote.c.id)
-    )
-
-
-_INSERT_POLL = insert(_poll).returning(_poll.c.id)
-_INSERT_OPTIONS = insert(_option).returning(_option.c.id, sort_by_parameter_order=True)
-_READ_POLL = (
-    select(
-        _poll.c.id,
-        _poll.c.title,
-        _owner.c.username.label("owner_name"),
-        _poll.c.close_date,
-        _poll.c.created_at,
-        _poll.c.closed_at,
-        _poll.c.results,
-        _poll.c.results_computed_at,
-        _option.c.id.label("option_id"),
-        _option.c.name,
-        _option.c.votes,
-        select(_vote.c.option_id)
-        .where(_vote.c.poll_id == _poll.c.id, _vote.c.user_id == bindparam("user_id"))
-        .scalar_subquery()
-        .label("my_vote"),
-        exists().where(_user.c.id == bindparam("user_id")).label("caller_exists"),
-    )
-    .join_from(_poll, _owner, _owner.c.id == _poll.c.owner_id)
-    .join(_option, _option.c.poll_id == _poll.c.id)
-    .where(_poll.c.id == bindparam("poll_id"))
-    .order_by(_option.c.position)
-)
-
-
 # --- job handlers (see jobs.py): run inside the job's transaction ----------------------------
-
-
-# Built once: they run for every poll, and building them costs more than running them.
-_CLOSE = (
-    update(_poll)
-    .where(_poll.c.id.in_(bindparam("poll_ids", expanding=True)), _poll.c.closed_at.is_(None))
-    .values(closed_at=bindparam("now"))
-    .returning(_poll.c.id, _poll.c.owner_id)
-)
-_OPTIONS_OF = (
-    select(_option.c.poll_id, _option.c.id, _option.c.name, _option.c.votes)
-    .where(_option.c.poll_id.in_(bindparam("poll_ids", expanding=True)))
-    .order_by(_option.c.poll_id, _option.c.position)
-)
-_STORE_RESULTS = (
-    update(_poll)
-    .where(_poll.c.id == bindparam("poll_id"))
-    .values(results=bindparam("results"), results_computed_at=bindparam("now"))
-)
 
 
 def close(*, poll_ids: list[int]) -> None:
@@ -307,7 +225,9 @@ def close(*, poll_ids: list[int]) -> None:
     ends one, whose message is retried as on any database error and finds them closed.)
     """
     closed_at = clock.now()  # the database's time, whatever this worker's clock says
-    closed = db.session.execute(_CLOSE, {"poll_ids": sorted(poll_ids), "now": closed_at}).all()
+    closed = db.session.execute(
+        statements.CLOSE_POLLS, {"poll_ids": sorted(poll_ids), "now": closed_at}
+    ).all()
     scheduling.schedule_each_once(
         kind=RESULTS, owners=dict(closed), due_at=closed_at, deferrable=True
     )
@@ -316,13 +236,13 @@ def close(*, poll_ids: list[int]) -> None:
 def compute_results(*, poll_ids: list[int]) -> None:
     """Store the final results of closed polls: one read of their options, one UPDATE round."""
     options: dict[int, list[Any]] = {}
-    for row in db.session.execute(_OPTIONS_OF, {"poll_ids": poll_ids}):
+    for row in db.session.execute(statements.OPTIONS_OF, {"poll_ids": poll_ids}):
         options.setdefault(row.poll_id, []).append(row)
     if not options:
         return
     now = utcnow()
     db.session.execute(
-        _STORE_RESULTS,
+        statements.STORE_RESULTS,
         [
             {"poll_id": poll_id, "results": tally(rows), "now": now}
             for poll_id, rows in options.items()

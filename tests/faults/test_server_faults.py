@@ -125,7 +125,8 @@ def test_two_workers_two_promoters_a_thousand_polls_at_once(
 def test_web_requests_after_a_database_restart_get_fresh_connections(
     app: Flask, fault_stack: Stack
 ) -> None:
-    """The pool's connections die with the server; the next requests are answered anyway,
+    """While the database is down a request gets a 503 to retry; once it is back, the pool's
+    connections (dead with the old server) are replaced and requests are answered again,
     without a ping round trip before each (app/database.py replace_dead_connections)."""
     client = app.test_client()
     headers = user_headers(client)
@@ -135,6 +136,10 @@ def test_web_requests_after_a_database_restart_get_fresh_connections(
     assert pooled >= 1  # the requests left their connections in the pool
 
     fault_stack.postgres.stop()
+    down = client.get(f"/api/polls/{poll['id']}", headers=headers)
+    assert down.status_code == 503, down.get_json()
+    assert "database is unavailable" in down.get_json()["message"]
+    assert down.headers["Retry-After"] == "5"
     fault_stack.postgres.start()
     for _ in range(pooled + 1):  # every pooled connection is dead: none is handed out
         answer = client.get(f"/api/polls/{poll['id']}", headers=headers)

@@ -1,0 +1,90 @@
+"""The polls' hot statements, built once: building a statement costs more than running it,
+and votes come in bursts (a poll's last minute), closes by the thousand."""
+
+from functools import cache
+
+from sqlalchemy import Insert, bindparam, exists, insert, select, update
+
+from app.auth.models import User
+from app.database import insert_with_conflicts
+from app.polls.models import Option, Poll, Vote
+
+_option = Option.__table__
+_poll = Poll.__table__
+_user = User.__table__
+_owner = _user.alias("owner")
+_vote = Vote.__table__
+# A shared lock: votes run side by side, and closing (which locks for update) waits for the
+# votes already in flight, so none lands after the poll closed. It also says whether the
+# voter exists and the option is the poll's.
+LOCK_FOR_VOTE = (
+    select(
+        Poll.is_open(bindparam("now")).label("is_open"),
+        exists().where(_user.c.id == bindparam("user_id")).label("voter_exists"),
+        exists()
+        .where(_option.c.id == bindparam("chosen"), _option.c.poll_id == _poll.c.id)
+        .label("option_in_poll"),
+    )
+    .where(_poll.c.id == bindparam("poll_id"))
+    .with_for_update(read=True, of=_poll)
+)
+COUNT_VOTE = (
+    update(_option).where(_option.c.id == bindparam("chosen")).values(votes=_option.c.votes + 1)
+)
+
+
+@cache
+def insert_vote(dialect: str) -> Insert:
+    """INSERT the vote, or nothing (no id) if the user has voted in the poll already."""
+    return (
+        insert_with_conflicts(_vote, dialect)
+        .on_conflict_do_nothing(index_elements=[_vote.c.poll_id, _vote.c.user_id])
+        .returning(_vote.c.id)
+    )
+
+
+INSERT_POLL = insert(_poll).returning(_poll.c.id)
+INSERT_OPTIONS = insert(_option).returning(_option.c.id, sort_by_parameter_order=True)
+READ_POLL = (
+    select(
+        _poll.c.id,
+        _poll.c.title,
+        _owner.c.username.label("owner_name"),
+        _poll.c.close_date,
+        _poll.c.created_at,
+        _poll.c.closed_at,
+        _poll.c.results,
+        _poll.c.results_computed_at,
+        _option.c.id.label("option_id"),
+        _option.c.name,
+        _option.c.votes,
+        select(_vote.c.option_id)
+        .where(_vote.c.poll_id == _poll.c.id, _vote.c.user_id == bindparam("user_id"))
+        .scalar_subquery()
+        .label("my_vote"),
+        exists().where(_user.c.id == bindparam("user_id")).label("caller_exists"),
+    )
+    .join_from(_poll, _owner, _owner.c.id == _poll.c.owner_id)
+    .join(_option, _option.c.poll_id == _poll.c.id)
+    .where(_poll.c.id == bindparam("poll_id"))
+    .order_by(_option.c.position)
+)
+
+
+# The job handlers' (close, compute_results).
+CLOSE_POLLS = (
+    update(_poll)
+    .where(_poll.c.id.in_(bindparam("poll_ids", expanding=True)), _poll.c.closed_at.is_(None))
+    .values(closed_at=bindparam("now"))
+    .returning(_poll.c.id, _poll.c.owner_id)
+)
+OPTIONS_OF = (
+    select(_option.c.poll_id, _option.c.id, _option.c.name, _option.c.votes)
+    .where(_option.c.poll_id.in_(bindparam("poll_ids", expanding=True)))
+    .order_by(_option.c.poll_id, _option.c.position)
+)
+STORE_RESULTS = (
+    update(_poll)
+    .where(_poll.c.id == bindparam("poll_id"))
+    .values(results=bindparam("results"), results_computed_at=bindparam("now"))
+)
