@@ -93,15 +93,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prune-closes", default="500:10", help="polls due while it prunes: N:SECONDS"
     )
-    parser.add_argument(
-        "--cluster",
-        nargs="?",
-        const="10000:10",
-        help="also the cluster benchmark: polls due N:SECONDS (default 10000:10)",
-    )
-    parser.add_argument(
-        "--only", help="comma-separated: memory,lateness,long,api,devices,history,cluster"
-    )
+    cluster = "also the cluster benchmark: polls due N:SECONDS (10000:10)"
+    parser.add_argument("--cluster", nargs="?", const="10000:10", help=cluster)
+    parser.add_argument("--only", help=f"comma-separated: {','.join(PHASES)}")
     return parser.parse_args(argv)
 
 

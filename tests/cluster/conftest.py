@@ -6,7 +6,6 @@ confirms, just in time (config.py: BROKER_QUORUM_QUEUES, JUST_IN_TIME).
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,10 @@ from devkit import processes
 from devkit.postgres import PostgresServer
 from devkit.rabbitmq import stop_epmd
 from devkit.rabbitmq_cluster import RabbitMQCluster
+from tests.cluster.stack import ClusterStack
 from tests.faults.fleet import Fleet
 from tests.measured import report as keep
 from tests.stacks import Stack, app_on
-
-
-@dataclass
-class ClusterStack:
-    """The stack the processes run on, and the cluster behind its broker URL."""
-
-    stack: Stack
-    rabbits: RabbitMQCluster
-
-    def url_from(self, first: int) -> str:
-        """The nodes' URLs starting at node `first`: workers given different orders connect
-        to different nodes first (kombu takes the list in order)."""
-        urls = self.rabbits.urls
-        return ";".join(urls[first:] + urls[:first])
 
 
 @pytest.fixture(scope="module")

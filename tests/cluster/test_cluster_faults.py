@@ -18,7 +18,7 @@ from app.extensions import db
 from app.polls.models import Poll
 from app.scheduling.models import Job
 from devkit.waiting import wait_for
-from tests.cluster.conftest import ClusterStack
+from tests.cluster.stack import ClusterStack
 from tests.faults.fleet import Fleet
 from tests.faults.polls import (
     Closed,
