@@ -7,7 +7,7 @@ SYSTEM_TEST_PACKAGES := $(BENCH_PACKAGES) chromium fonts-liberation faketime
 FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
 	$(wildcard frontend/vite.config.*) $(shell find frontend/src -type f)
 
-.PHONY: help run test lint format migrate system-deps bench-deps clean frontend bench bench-smoke
+.PHONY: help run test test-cluster lint format migrate system-deps bench-deps clean frontend bench bench-smoke
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ test: system-deps lint frontend  ## Install what the tests need, start RabbitMQ 
 	cd frontend && { [ -d node_modules ] || npm ci; } && npm run lint && npm test
 	$(BIN)/pytest
 	$(BIN)/python -m bench.run --smoke
+
+test-cluster: bench-deps  ## Fault tests on a three-node RabbitMQ cluster with quorum queues (~2 min)
+	$(BIN)/pytest -m cluster tests/cluster
 
 frontend: frontend/dist/index.html  ## Build the React UI into frontend/dist (when its sources changed)
 

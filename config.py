@@ -15,6 +15,12 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _maybe_bool(name: str) -> bool | None:
+    """A yes/no setting, or None when unset (derived from others at start: app/celery_app.py)."""
+    value = os.environ.get(name)
+    return None if value is None else _bool(name, False)
+
+
 def _bool(name: str, default: bool) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
 
@@ -38,6 +44,19 @@ class Config:
     # filesystem:// is kombu's serverless transport: the embedded default.
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
     BROKER_FOLDER = os.environ.get("BROKER_FOLDER", str(INSTANCE_DIR / "broker"))
+    # A RabbitMQ cluster (README, "Production: a RabbitMQ cluster"): Punctual's queues are
+    # declared as durable quorum queues (replicated, surviving the loss of a node) with a
+    # delivery limit, and every publish waits for the broker's confirm. Unset: on when
+    # CELERY_BROKER_URL lists several nodes, `;`-separated (kombu fails over between them).
+    BROKER_QUORUM_QUEUES = _maybe_bool("BROKER_QUORUM_QUEUES")
+    # Deliveries of one message (its workers lost before acknowledging it) after which a quorum
+    # queue drops it; the job stays in the database and is sent again (JOB_LOST_AFTER).
+    BROKER_DELIVERY_LIMIT = _int("BROKER_DELIVERY_LIMIT", 20)
+    # Hand jobs to the broker only once they are due, without an ETA, instead of up to
+    # SCHEDULER_HORIZON ahead: on quorum queues a worker cannot raise its prefetch for the ETA
+    # messages it holds, so eight held messages stopped it taking any other (measured).
+    # Unset: follows BROKER_QUORUM_QUEUES. Jobs then run up to PROMOTER_INTERVAL late.
+    JUST_IN_TIME = _maybe_bool("JUST_IN_TIME")
     # Chords need a result backend; by default the database (see app/celery_app.py).
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND")
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)

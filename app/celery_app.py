@@ -26,9 +26,38 @@ PROMOTION_EXPIRES = 60
 RECONNECT_INTERVAL_MAX = 2.0
 
 
+def resolve_broker_mode(app: Flask) -> None:
+    """Fill in the cluster settings left unset (config.py): quorum queues when the broker URL
+    lists several nodes, and just-in-time hand-over whenever the queues are quorum queues."""
+    if app.config.get("BROKER_QUORUM_QUEUES") is None:
+        app.config["BROKER_QUORUM_QUEUES"] = ";" in app.config["CELERY_BROKER_URL"]
+    if app.config.get("JUST_IN_TIME") is None:
+        app.config["JUST_IN_TIME"] = app.config["BROKER_QUORUM_QUEUES"]
+
+
+def job_queue(app: Flask, name: str) -> Queue:
+    """One of Punctual's queues, on an exchange of its name; on a cluster a quorum queue.
+
+    A quorum queue is replicated on the cluster's nodes and keeps every confirmed message
+    through the loss of a minority of them. Its delivery limit drops a message that keeps
+    killing its workers (the database still has the job). Celery's own detection then sets
+    per-consumer QoS, which quorum queues require.
+    """
+    arguments = None
+    if app.config["BROKER_QUORUM_QUEUES"]:
+        arguments = {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": app.config["BROKER_DELIVERY_LIMIT"],
+        }
+    return Queue(name, Exchange(name), routing_key=name, durable=True, queue_arguments=arguments)
+
+
 def broker_transport_options(app: Flask) -> dict[str, Any]:
     url = app.config["CELERY_BROKER_URL"]
     options = dict(app.config["CELERY"].get("broker_transport_options", {}))
+    if app.config["BROKER_QUORUM_QUEUES"]:
+        # Without confirms a publish the broker dropped (a node lost mid-publish) looks sent.
+        options.setdefault("confirm_publish", True)
     if url.startswith("filesystem://"):
         folder = Path(app.config["BROKER_FOLDER"])
         (folder / "queue").mkdir(parents=True, exist_ok=True)
@@ -117,7 +146,18 @@ class PromptReconnectConsumer(Consumer):
     Celery waits 2 s longer after each failed attempt: a RabbitMQ restarted in 12 s was found
     by the worker 8 s after it was back, and every job due meanwhile waited those 8 s too
     (tests/faults/test_server_faults.py). A refused connection costs next to nothing.
+
+    Without Celery's native delayed delivery step: it serves only topic exchanges (Punctual's
+    are direct), and on quorum queues Punctual sends no ETA at all (JUST_IN_TIME), so its 28
+    extra quorum queues would cost the cluster and carry nothing.
     """
+
+    class Blueprint(Consumer.Blueprint):
+        default_steps = [
+            step
+            for step in Consumer.Blueprint.default_steps
+            if not step.endswith(":DelayedDelivery")
+        ]
 
     def ensure_connected(self, conn: Any) -> Any:
         conn.ensure_connection = functools.partial(
@@ -137,6 +177,7 @@ def make_celery(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    resolve_broker_mode(app)
     celery = Celery(app.import_name, task_cls=ContextTask)
     celery.config_from_object(app.config["CELERY"])
     celery.steps["consumer"].add(PromptPrefetch)
@@ -150,11 +191,7 @@ def make_celery(app: Flask) -> Celery:
         broker_url=app.config["CELERY_BROKER_URL"],
         result_backend=result_backend_url(app),
         broker_transport_options=broker_transport_options(app),
-        task_queues=(
-            Queue(default, Exchange(default), routing_key=default),
-            Queue(PROMOTER_QUEUE, Exchange(PROMOTER_QUEUE), routing_key=PROMOTER_QUEUE),
-            Queue(IO_QUEUE, Exchange(IO_QUEUE), routing_key=IO_QUEUE),
-        ),
+        task_queues=tuple(job_queue(app, name) for name in (default, PROMOTER_QUEUE, IO_QUEUE)),
         task_routes={
             "scheduling.promote": {"queue": PROMOTER_QUEUE},
             "scheduling.resend_queued": {"queue": PROMOTER_QUEUE},

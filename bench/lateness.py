@@ -89,9 +89,26 @@ def punctual_lateness(
     """Polls written as the service writes them while it runs; the promoter sends them as they
     enter the horizon, the worker holds each until due and closes it. The lead counts from
     when they are written (as the tutorial's counts from when it publishes)."""
-    name = f"lateness_{n}"
+    servers = harness.server_pids(rabbitmq, postgres)
+    return punctual_run(rabbitmq.url, servers, postgres, folder, n, lead, window_s)
+
+
+def punctual_run(
+    broker_url: str,
+    servers: dict[str, int | None],
+    postgres: PostgresServer,
+    folder: Path,
+    n: int,
+    lead: float,
+    window_s: float,
+    system: str = "punctual",
+    **settings: str,
+) -> dict[str, Any]:
+    """punctual_lateness on any broker (one node, or a cluster's `;`-separated URLs), with
+    these settings; `servers` are the process trees whose CPU is shown."""
+    name = f"lateness_{n}" if system == "punctual" else f"lateness_{n}_{len(servers)}_servers"
     database = postgres.create_database(name)
-    env = harness.punctual_env(database, rabbitmq.url, folder)
+    env = harness.punctual_env(database, broker_url, folder, **settings)
     processes.migrate(env)
     started = harness.punctual_processes(env, folder)
     engine = create_engine(database)
@@ -100,7 +117,7 @@ def punctual_lateness(
         bulk_polls(database, n, due)
         before = postgres.statements(name)
         cpu = window_cpu(
-            {"worker": started[0].proc.pid, **harness.server_pids(rabbitmq, postgres)},
+            {"worker": started[0].proc.pid, **servers},
             opens=due[0],
             done=lambda: closed_count(engine) >= n,
             timeout=lead + window_s + 60 + n / 50,
@@ -114,7 +131,7 @@ def punctual_lateness(
     last = max((closed_at for _, closed_at in rows), default=due[0])
     runs = processes.job_events("".join(p.log() for p in started), "succeeded", "poll.close")
     return lateness_row(
-        "punctual",
+        system,
         n,
         window_s,
         late,

@@ -13,6 +13,9 @@
 6. History: the figures that stay in use at 20,000 and 2,000,000 finished jobs of a 1,000-device
    fleet, and the retention task's prune of a (scaled) day of that fleet against polls due
    while it runs (bench/history.py).
+7. A RabbitMQ cluster (`--cluster`, not in `make bench` nor `--smoke`): the lateness of 10,000
+   polls due in 10 s on three nodes with quorum queues beside one node, and confirmed
+   publishes per second on each (bench/cluster.py).
 Each benchmark starts its own RabbitMQ and PostgreSQL. Results: tables on stdout,
 bench/results/latest.json (smoke.json for the smoke run) and PNG plots beside it.
 """
@@ -30,6 +33,7 @@ from typing import Any
 # Every benchmark module imports what it needs of the app at its top, so all of it is imported
 # here, before a benchmark starts a thread (two threads importing the app at once deadlock).
 from bench import api, devices, harness, plots, slow_vendor
+from bench.cluster import cluster_benchmark
 from bench.history import history
 from bench.history_prune import Fleet
 from bench.lateness import lateness
@@ -37,7 +41,9 @@ from bench.long_etas import long_etas
 from bench.memory import pending_memory
 
 Rows = list[dict[str, Any]]
-PHASES = ("memory", "lateness", "long", "api", "devices", "history")
+PHASES = ("memory", "lateness", "long", "api", "devices", "history", "cluster")
+# Run only when asked for (--cluster, or --only cluster): three more RabbitMQ nodes.
+ON_REQUEST = ("cluster",)
 # Long ETAs waits on timers with twenty polls, not on the CPU: it runs beside the others
 # (beside the memory benchmark, whose numbers are memory, not time).
 BESIDE = ("long",)
@@ -90,7 +96,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, help="the API benchmark: py-spy samples of each run, into DIR"
     )
-    parser.add_argument("--only", help="comma-separated: memory,lateness,long,api,devices,history")
+    cluster = "also the cluster benchmark: polls due N:SECONDS (10000:10)"
+    parser.add_argument("--cluster", nargs="?", const="10000:10", help=cluster)
+    parser.add_argument("--only", help=f"comma-separated: {','.join(PHASES)}")
     return parser.parse_args(argv)
 
 
@@ -161,6 +169,9 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
         "long": lambda: long_etas(folder / "long", 20),
         "api": lambda: api.api_throughput(folder / "api", *load, profile=args.profile),
         "devices": device_runs,
+        "cluster": lambda: cluster_benchmark(
+            folder / "cluster", *due_windows(args.cluster or "10000:10")[0], lead, 2000
+        ),
         "history": lambda: history(
             folder / "history", histories, prune_fleet, prune_closes, lead=3 if smoke else 10
         ),
@@ -169,8 +180,15 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
 
 def chosen(args: argparse.Namespace) -> list[str]:
     """The phases to run, in the order of PHASES (the smoke run skips the 90 s long ETAs)."""
-    picked = [name for name in PHASES if not args.only or name in args.only.split(",")]
-    return [name for name in picked if not (args.smoke and name == "long")]
+    asked = args.only.split(",") if args.only else []
+    picked = [
+        name
+        for name in PHASES
+        if name in asked
+        or (not asked and name not in ON_REQUEST)
+        or (name == "cluster" and args.cluster)
+    ]
+    return [name for name in picked if not (args.smoke and name in ("long", *ON_REQUEST))]
 
 
 def run_phases(names: list[str], planned: dict[str, Callable[[], Rows]], folder: Path) -> Rows:

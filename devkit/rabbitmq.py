@@ -48,6 +48,11 @@ def stop_epmd() -> None:
         _epmd_ours = None
 
 
+def new_cookie() -> str:
+    """A random Erlang cookie (nodes that share one may talk to each other)."""
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(20))
+
+
 class RabbitMQServer:
     """A private RabbitMQ node listening on 127.0.0.1:``port`` (user guest/guest).
 
@@ -62,6 +67,7 @@ class RabbitMQServer:
         port: int | None = None,
         conf: str = "",
         advanced_config: str = "[].",
+        cookie: str | None = None,
     ) -> None:
         self.base_dir = Path(base_dir).absolute()
         self.port = port or free_port()
@@ -70,6 +76,8 @@ class RabbitMQServer:
         self.url = f"amqp://guest:guest@{LOOPBACK}:{self.port}//"
         self.conf = conf
         self.advanced_config = advanced_config
+        # Nodes of one cluster must share their Erlang cookie; a lone node makes up its own.
+        self.cookie = cookie
         self.stdout_log = self.base_dir / "rabbitmq-server.log"
         self.log_file = self.base_dir / "log" / f"{self.node}.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -99,6 +107,10 @@ class RabbitMQServer:
         )
         return env
 
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        """Run rabbitmqctl against this node (stop_app, join_cluster, list_queues, ...)."""
+        return self._ctl(*args, timeout=timeout)
+
     def _ctl(self, *args: str, timeout: float = 60) -> str:
         _note_epmd()
         cmd = [str(_RABBIT_BIN / "rabbitmqctl"), *args]
@@ -110,7 +122,7 @@ class RabbitMQServer:
         (d / "log").mkdir(exist_ok=True)
         cookie = d / "home" / ".erlang.cookie"
         if not cookie.exists():
-            cookie.write_text("".join(secrets.choice(string.ascii_uppercase) for _ in range(20)))
+            cookie.write_text(self.cookie or new_cookie())
             cookie.chmod(0o400)
         (d / "rabbitmq.conf").write_text(f"loopback_users.guest = true\n{self.conf}\n")
         (d / "advanced.config").write_text(self.advanced_config.strip() + "\n")

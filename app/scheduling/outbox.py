@@ -74,8 +74,18 @@ def _drop_outbox(session: Session) -> None:
 
 
 def publish(outbox: dict[int, Placement]) -> None:
-    """Send the jobs' messages; on a broker failure hand the rest back to the promoter."""
-    messages = batched(outbox, now=clock.now())
+    """Send the jobs' messages; on a broker failure hand the rest back to the promoter.
+
+    Just in time (JUST_IN_TIME), a job not yet due goes back to the promoter too, which sends
+    it once due: a retry's backoff, or a message that arrived early, never becomes an ETA.
+    """
+    now = clock.now()
+    if current_app.config["JUST_IN_TIME"]:
+        early = {job_id: p for job_id, p in outbox.items() if p.due_at > now}
+        if early:
+            _unqueue(early)
+            outbox = {job_id: p for job_id, p in outbox.items() if job_id not in early}
+    messages = batched(outbox, now=now)
     for index, message in enumerate(messages):
         try:
             _send(message)
@@ -162,7 +172,7 @@ def _fail_unsendable(job_id: int, placement: Placement, *, error: Exception) -> 
 
 
 def _unqueue(unsent: dict[int, Placement]) -> None:
-    """Mark jobs whose message could not be sent as scheduled, so the next promotion sends them."""
+    """Mark jobs whose message was not sent as scheduled, so a promotion sends them."""
     try:
         with db.engine.begin() as connection:
             for job_id, placement in unsent.items():

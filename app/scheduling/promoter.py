@@ -19,14 +19,14 @@ from app.scheduling import clock, outbox
 from app.scheduling.broker import queue_depth
 from app.scheduling.models import Job, JobState, job_fields
 from app.scheduling.outbox import publish_after_commit
-from app.scheduling.service import seconds, supersede
+from app.scheduling.service import horizon, seconds, supersede
 from app.scheduling.statements import QUEUE_ENTERING, record_promoter_run
 
 log = logging.getLogger(__name__)
 
 
 def _entering(now: datetime) -> Any:
-    return (Job.state == JobState.SCHEDULED) & (Job.due_at <= now + seconds("SCHEDULER_HORIZON"))
+    return (Job.state == JobState.SCHEDULED) & (Job.due_at <= now + horizon())
 
 
 def _lost(now: datetime) -> Any:
@@ -88,7 +88,7 @@ def _queue_entering(
         queued = db.session.execute(
             QUEUE_ENTERING,
             {
-                "until": now + seconds("SCHEDULER_HORIZON"),
+                "until": now + horizon(),
                 "held_back_when_busy": deferrable,
                 "size": size,
                 "now": now,

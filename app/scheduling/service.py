@@ -27,6 +27,14 @@ def seconds(setting: str) -> timedelta:
     return timedelta(seconds=current_app.config[setting])
 
 
+def horizon() -> timedelta:
+    """How far ahead of their due time jobs are handed to the broker: SCHEDULER_HORIZON, or
+    nothing at all when JUST_IN_TIME (no broker message then carries an ETA)."""
+    if current_app.config["JUST_IN_TIME"]:
+        return timedelta(0)
+    return seconds("SCHEDULER_HORIZON")
+
+
 def schedule(
     *,
     kind: str,
@@ -175,7 +183,7 @@ def _placement(due_at: datetime, *, deferrable: bool) -> dict[str, Any]:
     """A job's due time, a new token, and its state: queued if due within the horizon."""
     now = utcnow()
     # Deferrable work always goes through the promoter, which holds it back under overload.
-    queued = due_at <= now + seconds("SCHEDULER_HORIZON") and not deferrable
+    queued = due_at <= now + horizon() and not deferrable
     return {
         "due_at": due_at,
         "token": new_token(),
