@@ -93,9 +93,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prune-closes", default="500:10", help="polls due while it prunes: N:SECONDS"
     )
-    parser.add_argument(
-        "--profile", type=Path, help="the API benchmark: py-spy samples of each run, into DIR"
-    )
+    parser.add_argument("--profile", type=Path, help="py-spy samples of the API runs, into DIR")
     cluster = "also the cluster benchmark: polls due N:SECONDS (10000:10)"
     parser.add_argument("--cluster", nargs="?", const="10000:10", help=cluster)
     parser.add_argument("--only", help=f"comma-separated: {','.join(PHASES)}")
