@@ -4,6 +4,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from devkit import processes, servers
@@ -21,6 +22,13 @@ def own_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> I
 
 # Celery's line for a run_job message a worker took, never its banner's list of task names.
 RUN_JOB_RECEIVED = re.compile(r"Task scheduling\.run_jobs?\[[^\]]+\] received")
+# The lines a broker or database fault's timeline is made of: connections lost and made, the
+# promoter's runs, messages received and jobs run.
+TIMELINE = (
+    r"Connected to|Connection to broker lost|Cannot connect|Sending due task|Message Error"
+    r"|promoter: |received|started, |succeeded \(attempt|duplicate message"
+)
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
 def embedded_stack(folder: Path, **settings: str) -> Stack:
@@ -62,3 +70,17 @@ class Fleet:
     def starts(self) -> Counter[int]:
         """How many times each job started (a killed attempt included)."""
         return processes.job_events(self.logs(), "started")
+
+    def timeline(self, since: datetime, pattern: str = TIMELINE) -> str:
+        """The processes' log lines matching `pattern`, in time order, each stamped with its
+        seconds after `since` (UTC): what a failed timing assertion shows of how it went."""
+        lines = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                stamp = _STAMP.match(line)
+                if stamp and re.search(pattern, line):
+                    at = datetime.strptime(stamp[1], "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)
+                    offset = (at - since).total_seconds()
+                    if offset >= -3:  # the fault's start is not what a catch-up is about
+                        lines.append((offset, f"{offset:+8.3f} {path.stem}: {line[24:160]}"))
+        return "\n".join(text for _, text in sorted(lines))

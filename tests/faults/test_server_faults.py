@@ -54,7 +54,7 @@ def test_rabbitmq_outage_with_work_due_during_it(
         f"{answered_in:.2f} s in all; {counts}, lateness {lateness(closed)}, "
         f"longest wait once the broker was back {waited} s"
     )
-    assert waited < CATCH_UP
+    assert waited < CATCH_UP, fleet.timeline(since=back)
 
 
 def test_database_outage_seen_by_the_worker(
