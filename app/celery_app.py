@@ -2,14 +2,18 @@
 
 import contextlib
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, bootsteps
+from celery.beat import PersistentScheduler
 from celery.worker.consumer import Consumer
 from flask import Flask
 from kombu import Exchange, Queue
+
+log = logging.getLogger(__name__)
 
 # The promoter's own queue: behind a backlog of jobs in the default queue its messages would
 # wait, expire and be dropped, so promotion (and with it backpressure and the re-sending of lost
@@ -169,6 +173,29 @@ class PromptReconnectConsumer(Consumer):
         return super().ensure_connected(conn)
 
 
+class PromptReconnectScheduler(PersistentScheduler):
+    """Celery beat's scheduler, trying a broker it cannot reach yet every
+    RECONNECT_INTERVAL_MAX seconds.
+
+    Beat connects when it first sends a task, through kombu's defaults: 2 s longer after each
+    failed attempt, up to 30 s. A beat started while RabbitMQ was down (a whole stack coming
+    up, or its first send during an outage) found it 5 s after it was back, and sent no
+    promotion meanwhile: every job due waited too (tests/faults/test_server_faults.py).
+    """
+
+    def _ensure_connected(self) -> Any:
+        def retrying(exc: Exception, interval: float) -> None:
+            log.error("beat: cannot reach the broker (%s); trying again in %.1f s", exc, interval)
+
+        return self.connection.ensure_connection(
+            retrying,
+            self.app.conf.broker_connection_max_retries,
+            interval_start=RECONNECT_INTERVAL_MAX / 4,
+            interval_step=RECONNECT_INTERVAL_MAX / 4,
+            interval_max=RECONNECT_INTERVAL_MAX,
+        )
+
+
 def make_celery(app: Flask) -> Celery:
     class ContextTask(Task):
         flask_app = app
@@ -188,6 +215,7 @@ def make_celery(app: Flask) -> Celery:
         celery.conf.broker_transport = "app.filesystem_transport:Transport"
     celery.conf.update(
         worker_consumer=f"{__name__}:{PromptReconnectConsumer.__name__}",
+        beat_scheduler=f"{__name__}:{PromptReconnectScheduler.__name__}",
         broker_url=app.config["CELERY_BROKER_URL"],
         result_backend=result_backend_url(app),
         broker_transport_options=broker_transport_options(app),

@@ -57,6 +57,32 @@ def test_rabbitmq_outage_with_work_due_during_it(
     assert waited < CATCH_UP, fleet.timeline(since=back)
 
 
+def test_a_beat_started_while_the_broker_is_down_promotes_soon_after_it_is_back(
+    app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
+) -> None:
+    # A whole stack coming up, beat before RabbitMQ: beat's first connection attempts fail.
+    # Celery's own backoff (2, 4, 6, 8 s ...) had its next attempt up to 8 s after a 9 s
+    # outage ended; promotions, and every job due, waited for it.
+    fleet.worker()
+    fault_stack.rabbitmq.stop()
+    stopped = time.monotonic()
+    fleet.beat()
+    poll_ids = make_polls(app, [1.0 + i * 0.5 for i in range(6)])  # due during the outage
+    time.sleep(max(0.0, OUTAGE * 1.5 - (time.monotonic() - stopped)))
+    fault_stack.rabbitmq.start()
+    back = utcnow()
+
+    closed = wait_all_closed(app, poll_ids, timeout=60)
+    counts = assert_exactly_once(closed, fleet)
+    waited = waited_after(closed, back)
+    attempts = fleet.logs().count("beat: cannot reach the broker")
+    report(
+        f"broker down {OUTAGE * 1.5:.0f} s from before beat started; beat tried {attempts} "
+        f"times; {counts}, longest wait once the broker was back {waited} s"
+    )
+    assert waited < CATCH_UP, fleet.timeline(since=back)
+
+
 def test_database_outage_seen_by_the_worker(
     app: Flask, fleet: Fleet, fault_stack: Stack, report: Callable[[str], None]
 ) -> None:
