@@ -1,10 +1,11 @@
 """Database helpers shared by every domain: UTC datetimes and SQLite settings."""
 
 import select as sockets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Insert, Table, event, select
+from sqlalchemy import DateTime, Engine, Executable, Insert, Row, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -163,17 +164,18 @@ def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> 
     return row
 
 
-def reads_only() -> None:
-    """Run this request's statements without a transaction around them: each one on its own.
+def read_alone(statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    """The rows of one SELECT run on a connection of its own, without a transaction.
 
-    For a request that answers from one SELECT, the transaction was two round trips of the
-    request's few (BEGIN, then ROLLBACK), and on SQLite it took the write lock for a read.
-    Call it before the request's first statement; the pool puts the connection back to its
-    usual isolation level when the request ends.
+    For a request that answers from one SELECT: the transaction was two round trips of the
+    request's few (BEGIN, then ROLLBACK), on SQLite it took the write lock for a read, and the
+    ORM session around it cost more than the statement. The pool puts the connection back to
+    its usual isolation level.
     """
     from app.extensions import db  # app.extensions imports this module
 
-    db.session.connection(execution_options={"isolation_level": AUTOCOMMIT})
+    with db.engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
+        return connection.execute(statement, params).all()
 
 
 def violates_foreign_key(error: IntegrityError) -> bool:

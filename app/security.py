@@ -1,6 +1,9 @@
 """Response headers that keep browsers safe, CORS only when configured, and rate limits."""
 
+from typing import Any
+
 from flask import Flask, Response, current_app, request
+from flask.sessions import SessionInterface, SessionMixin
 
 # The UI: only our own scripts; inline styles for the charting library's SVG.
 UI_POLICY = (
@@ -25,13 +28,24 @@ def content_security_policy(path: str) -> str:
     return UI_POLICY
 
 
+# Sent with every response unless the view set its own.
+FIXED_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
+
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy(request.path))
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    add_cors_headers(response)
+    present = {name.lower() for name, _ in headers}  # one pass, not one per header
+    if "content-security-policy" not in present:
+        headers.add("Content-Security-Policy", content_security_policy(request.path))
+    for name, value in FIXED_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "Origin" in request.headers:
+        add_cors_headers(response)
     return response
 
 
@@ -49,5 +63,18 @@ def add_cors_headers(response: Response) -> None:
         response.headers["Access-Control-Max-Age"] = "600"
 
 
+class NoCookieSession(SessionInterface):
+    """No cookie session at all: callers sign in with bearer tokens, and nothing stores
+    anything in Flask's session. Flask's own opened one for every request (a thirtieth of a
+    poll read's Python calls) and would sign a cookie if anything wrote to it."""
+
+    def open_session(self, app: Flask, request: Any) -> SessionMixin:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 def register_security(app: Flask) -> None:
+    app.session_interface = NoCookieSession()
     app.after_request(add_security_headers)

@@ -141,6 +141,15 @@ def test_sign_in_is_rate_limited_with_retry_after(migrated: Stack) -> None:
     limited = client.post("/api/auth/token", json=wrong)
     assert limited.status_code == 429 and limited.get_json()["code"] == 429
     assert int(limited.headers["Retry-After"]) > 0
+    assert limited.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_routes_without_a_limit_skip_the_limiter(migrated: Stack) -> None:
+    app = create_app({**migrated.config(), "AUTH_RATE_LIMIT": "1 per minute"})
+    client = app.test_client()
+    responses = [client.get("/api/polls") for _ in range(3)]
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert not any("X-RateLimit-Limit" in response.headers for response in responses)
 
 
 def test_api_and_ui_responses_carry_security_headers(client: FlaskClient) -> None:

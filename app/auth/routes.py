@@ -11,7 +11,7 @@ from app.auth.models import User
 from app.auth.schemas import CredentialsSchema, TokenSchema, UserSchema
 from app.auth.service import Identity
 from app.errors import NotSignedIn
-from app.extensions import limiter
+from app.extensions import rate_limit
 
 blp = Blueprint("auth", __name__, description="Accounts and bearer tokens")
 
@@ -68,7 +68,7 @@ def auth_rate_limit() -> str:
 
 
 @blp.post("/register")
-@limiter.limit(auth_rate_limit)
+@rate_limit(auth_rate_limit)
 @blp.arguments(CredentialsSchema)
 @blp.response(201, UserSchema)
 def register(credentials: dict):
@@ -77,7 +77,7 @@ def register(credentials: dict):
 
 
 @blp.post("/token")
-@limiter.limit(auth_rate_limit)
+@rate_limit(auth_rate_limit)
 @blp.arguments(CredentialsSchema)
 @blp.response(200, TokenSchema)
 def create_token(credentials: dict):

@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from flask import current_app
@@ -38,7 +38,13 @@ def _dummy_hash(method: str) -> str:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="punctual-auth-token")
+    return _serializer_for(current_app.config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=4)
+def _serializer_for(secret_key: str) -> URLSafeTimedSerializer:
+    """One per key, made once: every signed-in request checks a token."""
+    return URLSafeTimedSerializer(secret_key, salt="punctual-auth-token")
 
 
 def register(*, username: str, password: str) -> User:

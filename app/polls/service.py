@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.service import user_gone
 from app.database import (
     owned,
-    reads_only,
+    read_alone,
     utcnow,
     violates_foreign_key,
 )
@@ -102,8 +102,7 @@ def get_poll(*, poll_id: int, user_id: int | None) -> PollView:
 
     `user_id` comes from an unread token: the same SELECT says whether that user exists.
     """
-    reads_only()
-    rows = db.session.execute(statements.READ_POLL, {"poll_id": poll_id, "user_id": user_id}).all()
+    rows = read_alone(statements.READ_POLL, {"poll_id": poll_id, "user_id": user_id})
     if not rows:
         raise NotFound(f"Poll {poll_id} does not exist.")
     first = rows[0]
