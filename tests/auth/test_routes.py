@@ -72,6 +72,16 @@ def test_missing_forged_and_expired_tokens_are_401(client: FlaskClient, app: Fla
     assert "expired" in response.get_json()["message"]
 
 
+def test_a_token_already_used_still_expires(client: FlaskClient, app: Flask) -> None:
+    # Its signature is checked once and remembered; its age, on every request.
+    headers = user_headers(client, "hopper")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    app.config["TOKEN_TTL"] = -1
+    response = client.get("/api/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert "expired" in response.get_json()["message"]
+
+
 def test_passwords_never_reach_the_logs(client: FlaskClient, caplog) -> None:
     caplog.set_level("DEBUG")
     client.post("/api/auth/register", json=CREDENTIALS)
