@@ -132,25 +132,39 @@ def settled_count(engine: Engine, column: Any) -> int:
     return counts[-1]
 
 
-def vote_targets(database_url: str, folder: Path, count: int) -> tuple[Path, int]:
-    """A file of "poll option" lines for the vote and read scripts, over `count` open polls."""
-    targets = open_polls(database_url, count, datetime.now(UTC) + LATER)
-    walk = folder / "targets.txt"
-    walk.write_text("".join(f"{poll} {option}\n" for poll, option in targets))
-    return walk, len(targets)
+def vote_targets(database_url: str, folder: Path, count: int, rounds: int) -> list[Path]:
+    """A file of "poll option" lines per round for the vote and read scripts, `count` open
+    polls each: a round votes on polls no round before it voted on."""
+    targets = open_polls(database_url, count * rounds, datetime.now(UTC) + LATER)
+    walks = []
+    for number in range(rounds):
+        walk = folder / f"targets-{number}.txt"
+        part = targets[number * count : (number + 1) * count]
+        walk.write_text("".join(f"{poll} {option}\n" for poll, option in part))
+        walks.append(walk)
+    return walks
 
 
 # --- the benchmark -----------------------------------------------------------------------------
 
 
 def api_throughput(
-    folder: Path, seconds: float = 10, connections: int = 16, profile: Path | None = None
+    folder: Path,
+    seconds: float = 10,
+    connections: int = 16,
+    profile: Path | None = None,
+    rounds: int = 3,
 ) -> Rows:
     """Requests per second of Punctual's main endpoints, and of bare Flask as the ceiling.
 
-    With `profile`, py-spy samples Punctual's gunicorn during each of its runs (see
-    bench/profile_summary.py); the figures of those runs then include py-spy's cost.
+    The machine's speed drifts by a third within minutes: one pass, bare Flask a minute before
+    the last scenario, moved a ratio by ±30% from run to run. So each of `rounds` passes runs
+    bare Flask and then every scenario; a row is the round of the median ratio (see note).
+
+    With `profile` (one round), py-spy samples Punctual's gunicorn during each of its runs
+    (see bench/profile_summary.py); the figures then include py-spy's cost.
     """
+    rounds = 1 if profile else rounds
     binary = wrk.wrk_binary()  # before starting anything
     folder.mkdir(parents=True, exist_ok=True)
     with pair(folder) as (rabbitmq, postgres):
@@ -161,29 +175,47 @@ def api_throughput(
         servers = harness.server_pids(rabbitmq, postgres)
         # wrk takes whole seconds.
         load = Load(binary, folder, max(1, round(seconds)), connections, servers)
-
-        with gunicorn("bare", "bench.bare_app:app", {}, folder, probe="/") as web:
-            bare_post = load.run(web, "bare-post", "/", static_script("POST", poll_body(LATER)))
-            bare_get = load.run(web, "bare-get", "/", static_script("GET"))
-        rows = [
-            row("bare flask", "POST / (JSON body)", bare_post, bare_post),
-            row("bare flask", "GET /", bare_get, bare_get),
-        ]
-        # Punctual cannot vote faster than bare Flask answers: enough polls for one vote each.
-        walk = vote_targets(
-            database, folder, math.ceil(bare_post["req_per_s"] * load.seconds * 1.2) + 1000
-        )
         engine = create_engine(database)
+        passes: list[Rows] = []
         try:
-            with gunicorn("punctual", "wsgi:app", env, folder, probe="/healthz") as web:
-                load.profile = profile
+            with (
+                gunicorn("bare", "bench.bare_app:app", {}, folder, probe="/") as bare,
+                gunicorn("punctual", "wsgi:app", env, folder, probe="/healthz") as web,
+            ):
                 punctual = Punctual(load, web, sign_in(web), engine, Celery(broker=rabbitmq.url))
-                rows += [punctual.create(*scenario, bare_post) for scenario in CREATE_SCENARIOS]
-                rows += [punctual.vote(walk, bare_post), punctual.read(walk, bare_get)]
+                walks: list[Path] = []
+                for number in range(rounds):
+                    bare_post, bare_get = ceiling(load, bare)
+                    if not walks:  # one poll per vote, in every round: bare Flask's pace
+                        count = math.ceil(bare_post["req_per_s"] * load.seconds * 1.5) + 1000
+                        walks = vote_targets(database, folder, count, rounds)
+                    load.profile = profile
+                    passes.append(punctual.scenarios(walks[number], count, bare_post, bare_get))
+                    load.profile = None
         finally:
             engine.dispose()
         sql = statements_per_request(database, rabbitmq.url, folder)
-    return [{**r, "sql_per_request": sql.get(r["endpoint"], "")} for r in rows]
+    return [{**r, "sql_per_request": sql.get(r["endpoint"], "")} for r in median_rows(passes)]
+
+
+def ceiling(load: Load, bare: Web) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Bare Flask's POST and GET figures, now."""
+    post = load.run(bare, "bare-post", "/", static_script("POST", poll_body(LATER)))
+    return post, load.run(bare, "bare-get", "/", static_script("GET"))
+
+
+def median_rows(passes: list[Rows]) -> Rows:
+    """Each endpoint's row from the round of its median ratio to bare Flask (the upper median
+    of an even count), with every round's ratio in its note."""
+    rows = []
+    for index, first in enumerate(passes[0]):
+        of_rounds = sorted((p[index] for p in passes), key=lambda r: r["ratio_to_bare"])
+        chosen = dict(of_rounds[len(of_rounds) // 2])
+        if len(passes) > 1 and first["system"] != "bare flask":
+            ratios = " / ".join(f"{p[index]['ratio_to_bare']:.3f}" for p in passes)
+            chosen["note"] = f"{chosen['note']}; ratio per round {ratios}".lstrip("; ")
+        rows.append(chosen)
+    return rows
 
 
 def statements_per_request(database: str, broker: str, folder: Path) -> dict[str, int]:
@@ -205,6 +237,18 @@ class Punctual:
     engine: Engine
     broker: Celery  # asks the queue's depth over AMQP: rabbitmqctl takes a second or two
 
+    def scenarios(
+        self, walk: Path, count: int, bare_post: dict[str, Any], bare_get: dict[str, Any]
+    ) -> Rows:
+        """One round: bare Flask's rows (measured just before), then each scenario's."""
+        return [
+            row("bare flask", "POST / (JSON body)", bare_post, bare_post),
+            row("bare flask", "GET /", bare_get, bare_get),
+            *[self.create(*scenario, bare_post) for scenario in CREATE_SCENARIOS],
+            self.vote(walk, count, bare_post),
+            self.read(walk, bare_get),
+        ]
+
     def create(
         self, name: str, closes_in: timedelta, when: str, ceiling: dict[str, Any]
     ) -> dict[str, Any]:
@@ -217,17 +261,17 @@ class Punctual:
         note = f"closes {when}; {written} polls written, {published} published"
         return row("punctual", f"POST /api/polls ({name})", result, ceiling, note)
 
-    def vote(self, walk: tuple[Path, int], ceiling: dict[str, Any]) -> dict[str, Any]:
+    def vote(self, walk: Path, count: int, ceiling: dict[str, Any]) -> dict[str, Any]:
         """One vote on each open poll in turn."""
         votes = count_rows(self.engine, Vote.id)
-        result = self._walk("vote", walk[0])
+        result = self._walk("vote", walk)
         written = settled_count(self.engine, Vote.id) - votes
-        note = f"{walk[1]} open polls, a new one per vote; {written} votes written"
+        note = f"{count} open polls, a new one per vote; {written} votes written"
         return row("punctual", "POST /api/polls/<id>/votes", result, ceiling, note)
 
-    def read(self, walk: tuple[Path, int], ceiling: dict[str, Any]) -> dict[str, Any]:
+    def read(self, walk: Path, ceiling: dict[str, Any]) -> dict[str, Any]:
         """GET each open poll in turn."""
-        result = self._walk("read", walk[0])
+        result = self._walk("read", walk)
         note = "signed in (the UI's call: adds the user's own vote)"
         return row("punctual", "GET /api/polls/<id>", result, ceiling, note)
 

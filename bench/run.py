@@ -165,7 +165,9 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
         "memory": lambda: pending_memory(folder / "memory", sizes),
         "lateness": lambda: lateness(folder / "lateness", windows, trivial, lead),
         "long": lambda: long_etas(folder / "long", 20),
-        "api": lambda: api.api_throughput(folder / "api", *load, profile=args.profile),
+        "api": lambda: api.api_throughput(
+            folder / "api", *load, profile=args.profile, rounds=1 if smoke else 3
+        ),
         "devices": device_runs,
         "cluster": lambda: cluster_benchmark(
             folder / "cluster", *due_windows(args.cluster or "10000:10")[0], lead, 2000
