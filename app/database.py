@@ -164,13 +164,14 @@ def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> 
     return row
 
 
-def read_alone(statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
-    """The rows of one SELECT run on a connection of its own, without a transaction.
+def one_statement(statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    """The rows of one statement run on a connection of its own, without a transaction
+    around it: a single statement is atomic by itself.
 
-    For a request that answers from one SELECT: the transaction was two round trips of the
-    request's few (BEGIN, then ROLLBACK), on SQLite it took the write lock for a read, and the
-    ORM session around it cost more than the statement. The pool puts the connection back to
-    its usual isolation level.
+    For a request that is one statement: the transaction around it was two round trips of the
+    request's few (BEGIN, then COMMIT or ROLLBACK), on SQLite a read took the write lock, and
+    the ORM session cost more than the statement. The pool puts the connection back to its
+    usual isolation level.
     """
     from app.extensions import db  # app.extensions imports this module
 

@@ -3,7 +3,19 @@ and votes come in bursts (a poll's last minute), closes by the thousand."""
 
 from functools import cache
 
-from sqlalchemy import Insert, bindparam, exists, insert, select, update
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    exists,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from app.auth.models import User
 from app.database import insert_with_conflicts
@@ -14,6 +26,8 @@ _poll = Poll.__table__
 _user = User.__table__
 _owner = _user.alias("owner")
 _vote = Vote.__table__
+# A vote's statements take "poll", never "poll_id": an UPDATE executed with a parameter named
+# like one of its table's columns sets that column too (SQLAlchemy Core).
 # A shared lock: votes run side by side, and closing (which locks for update) waits for the
 # votes already in flight, so none lands after the poll closed. It also says whether the
 # voter exists and the option is the poll's.
@@ -25,9 +39,48 @@ LOCK_FOR_VOTE = (
         .where(_option.c.id == bindparam("chosen"), _option.c.poll_id == _poll.c.id)
         .label("option_in_poll"),
     )
-    .where(_poll.c.id == bindparam("poll_id"))
+    .where(_poll.c.id == bindparam("poll"))
     .with_for_update(read=True, of=_poll)
 )
+
+
+def _vote_at_once() -> Select:
+    """PostgreSQL: a vote as one statement, the three below as parts of it (sub-statements in
+    WITH run on one snapshot, each to completion, and the whole commits or fails at once).
+
+    The shared lock, the checks, the INSERT (only if every check passed; nothing if the user
+    voted already) and the count (only if a vote went in). Its one row says what happened;
+    no row: no such poll.
+    """
+    target = LOCK_FOR_VOTE.add_columns(_poll.c.id.label("poll_id")).cte("target")
+    chosen, voter = cast(bindparam("chosen"), Integer), cast(bindparam("user_id"), Integer)
+    added = (
+        postgresql.insert(_vote)
+        .from_select(
+            ["poll_id", "option_id", "user_id", "created_at"],
+            select(
+                target.c.poll_id,
+                chosen,
+                voter,
+                cast(bindparam("now"), _vote.c.created_at.type),
+            ).where(target.c.is_open, target.c.voter_exists, target.c.option_in_poll),
+        )
+        .on_conflict_do_nothing(index_elements=[_vote.c.poll_id, _vote.c.user_id])
+        .returning(_vote.c.id)
+        .cte("added")
+    )
+    counted = (
+        update(_option)
+        .where(_option.c.id == chosen, exists(select(added.c.id)))
+        .values(votes=_option.c.votes + literal_column("1"))  # a bound 1 lost its value here
+        .cte("counted")
+    )
+    vote_id = select(added.c.id).scalar_subquery().label("vote_id")
+    return select(
+        target.c.is_open, target.c.voter_exists, target.c.option_in_poll, vote_id
+    ).add_cte(counted)
+
+
 COUNT_VOTE = (
     update(_option).where(_option.c.id == bindparam("chosen")).values(votes=_option.c.votes + 1)
 )
@@ -43,6 +96,7 @@ def insert_vote(dialect: str) -> Insert:
     )
 
 
+VOTE_AT_ONCE = _vote_at_once()
 INSERT_POLL = insert(_poll).returning(_poll.c.id)
 INSERT_OPTIONS = insert(_option).returning(_option.c.id, sort_by_parameter_order=True)
 READ_POLL = (
