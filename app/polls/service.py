@@ -188,11 +188,12 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> dict[str, Any]:
     """
     now = utcnow()
     params = {"poll": poll_id, "user_id": user_id, "chosen": option_id, "now": now}
+    fields = {"poll_id": poll_id, "option_id": option_id, "user_id": user_id, "created_at": now}
     try:
         if db.session.get_bind().dialect.name == "postgresql":
             vote_id = _vote_at_once(params)
         else:
-            vote_id = _vote_in_steps(params)
+            vote_id = _vote_in_steps(params, fields)
     except IntegrityError as error:  # the voter was deleted since the checks
         db.session.rollback()
         if violates_foreign_key(error):
@@ -200,7 +201,6 @@ def vote(*, poll_id: int, option_id: int, user_id: int) -> dict[str, Any]:
         raise
     if vote_id is None:
         raise Conflict(f"You have already voted in poll {poll_id}.")
-    fields = {"poll_id": poll_id, "option_id": option_id, "user_id": user_id, "created_at": now}
     return {"id": vote_id, **fields}
 
 
@@ -210,15 +210,13 @@ def _vote_at_once(params: dict[str, Any]) -> int | None:
     return rows[0].vote_id
 
 
-def _vote_in_steps(params: dict[str, Any]) -> int | None:
+def _vote_in_steps(params: dict[str, Any], fields: dict[str, Any]) -> int | None:
     checked = db.session.execute(statements.LOCK_FOR_VOTE, params).one_or_none()
     try:
         _refuse_unless_votable(checked, params)
     except Exception:
         db.session.rollback()
         raise
-    fields = {"poll_id": params["poll"], "option_id": params["chosen"]}
-    fields |= {"user_id": params["user_id"], "created_at": params["now"]}
     insert = statements.insert_vote(db.session.get_bind().dialect.name)
     vote_id = db.session.execute(insert, fields).scalar_one_or_none()
     if vote_id is None:
