@@ -44,8 +44,7 @@ def add_security_headers(response: Response) -> Response:
     for name, value in FIXED_HEADERS:
         if name.lower() not in present:
             headers.add(name, value)
-    if "Origin" in request.headers:
-        add_cors_headers(response)
+    add_cors_headers(response)
     return response
 
 

@@ -94,7 +94,6 @@ class RabbitMQServer:
             LANG="C.UTF-8",
             LC_ALL="C.UTF-8",
             RABBITMQ_NODENAME=self.node,
-            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=os.environ.get("PUNCTUAL_RABBITMQ_ERL_ARGS", ""),
             RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),

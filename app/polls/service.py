@@ -212,11 +212,7 @@ def _vote_at_once(params: dict[str, Any]) -> int | None:
 
 def _vote_in_steps(params: dict[str, Any], fields: dict[str, Any]) -> int | None:
     checked = db.session.execute(statements.LOCK_FOR_VOTE, params).one_or_none()
-    try:
-        _refuse_unless_votable(checked, params)
-    except Exception:
-        db.session.rollback()
-        raise
+    _refuse_unless_votable(checked, params)  # the request's end rolls back and unlocks
     insert = statements.insert_vote(db.session.get_bind().dialect.name)
     vote_id = db.session.execute(insert, fields).scalar_one_or_none()
     if vote_id is None:
