@@ -182,6 +182,13 @@ class PostgresServer:
         self._psql(f'CREATE DATABASE "{name}" OWNER app')
         return self._url(name)
 
+    def drop_databases(self) -> None:
+        """Drop every database but the server's own and ``app``, as on a new server."""
+        self._psql(
+            "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database"
+            " WHERE datname NOT IN ('postgres', 'app', 'template0', 'template1')\\gexec"
+        )
+
     def statements(self, name: str) -> int:
         """Statements run in database ``name`` since the server started (pg_stat_statements)."""
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):

@@ -13,7 +13,7 @@ from tests.stacks import Stack
 
 @contextmanager
 def own_stack(folder: Path, rabbitmq_conf: str = "", advanced: str = "[].") -> Iterator[Stack]:
-    """A RabbitMQ and a PostgreSQL of their own, migrated, for one module's faults."""
+    """A RabbitMQ and a PostgreSQL of their own, migrated, for the fault tests."""
     with servers.pair(folder, rabbitmq_conf, advanced) as (rabbitmq, postgres):
         stack = Stack(folder.name, folder, postgres.url, rabbitmq.url, rabbitmq, postgres)
         processes.migrate(stack.env())
