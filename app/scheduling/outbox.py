@@ -7,7 +7,7 @@ it. If the broker is down, the jobs go back to `scheduled` and the promoter send
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from amqp.exceptions import ChannelError
 from amqp.exceptions import ConnectionError as AMQPConnectionError
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 RUN_TASK = "scheduling.run_job"
 RUN_BATCH_TASK = "scheduling.run_jobs"
 _OUTBOX = "punctual.outbox"
+REPR_MAX = 1024  # characters of a message's argsrepr, as Celery's
 # What sending raises when the broker cannot take the message now (kombu's error after its
 # retries, a refused or dropped socket, a channel closed by the broker). Anything else is a
 # bug in what is sent, and retrying would never cure it.
@@ -151,10 +152,18 @@ def _send(message: Message) -> None:
             "subject_id": first.subject_id,
             "due_at": first.due_at.isoformat(),
         }
-        celery.send_task(RUN_TASK, args=(job_id, first.token), kwargs=kwargs, **options)
+        args: tuple = (job_id, first.token)
+        celery.send_task(RUN_TASK, args=args, kwargs=kwargs, **options, **_reprs(args, kwargs))
     else:
         jobs = [[i, p.token, p.subject_id, p.due_at.isoformat()] for i, p in message]
-        celery.send_task(RUN_BATCH_TASK, args=(first.kind, jobs), **options)
+        args = (first.kind, jobs)
+        celery.send_task(RUN_BATCH_TASK, args=args, **options, **_reprs(args, {}))
+
+
+def _reprs(args: tuple, kwargs: dict[str, Any]) -> dict[str, str]:
+    """The arguments as a message's header shows them (to events and monitors), made with
+    repr: Celery's own saferepr, made for any object, was nearly a quarter of a publish's calls."""
+    return {"argsrepr": repr(args)[:REPR_MAX], "kwargsrepr": repr(kwargs)[:REPR_MAX]}
 
 
 def _fail_unsendable(job_id: int, placement: Placement, *, error: Exception) -> None:
