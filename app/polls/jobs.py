@@ -1,6 +1,6 @@
 """What the job engine runs for polls."""
 
-from app.polls import service
+from app.polls import closing, service
 from app.scheduling.models import Claim
 from app.scheduling.registry import handler
 
@@ -17,7 +17,7 @@ from app.scheduling.registry import handler
     ),
 )
 def close_polls(jobs: list[Claim]) -> None:
-    service.close(poll_ids=[job.subject_id for job in jobs])
+    closing.close(poll_ids=[job.subject_id for job in jobs])
 
 
 @handler(
@@ -29,4 +29,4 @@ def close_polls(jobs: list[Claim]) -> None:
     ),
 )
 def compute_results(jobs: list[Claim]) -> None:
-    service.compute_results(poll_ids=[job.subject_id for job in jobs])
+    closing.compute_results(poll_ids=[job.subject_id for job in jobs])

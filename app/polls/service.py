@@ -17,7 +17,6 @@ from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.polls import statements
 from app.polls.models import Poll, Vote
-from app.scheduling import clock
 from app.scheduling import service as scheduling
 
 CLOSE = "poll.close"
@@ -55,36 +54,61 @@ class PollView:
 def create_poll(
     *, owner_id: int, owner_name: str, title: str, options: list[str], close_date: datetime
 ) -> PollView:
-    """Save a poll, its options and its close job in one transaction: three INSERTs.
+    """Save a poll, its options and its close job at once, then send the job's message if it
+    is due within the horizon.
 
-    The owner comes from a token that was not checked against the database: the poll's
-    foreign key refuses an owner who no longer exists.
+    On PostgreSQL one statement in one round trip (statements.CREATE_AT_ONCE); elsewhere
+    three INSERTs in a transaction. The owner comes from a token that was not checked against
+    the database: the poll's foreign key refuses an owner who no longer exists.
     """
     created_at = utcnow()
     fields = {"title": title, "close_date": close_date, "created_at": created_at}
+    names = [name.strip() for name in options]
     try:
-        poll_id = db.session.execute(
-            statements.INSERT_POLL, {**fields, "owner_id": owner_id}
-        ).scalar_one()
+        if db.session.get_bind().dialect.name == "postgresql":
+            poll_id, option_ids = _create_at_once(fields, names, owner_id=owner_id)
+        else:
+            poll_id, option_ids = _create_in_steps(fields, names, owner_id=owner_id)
     except IntegrityError as error:
         db.session.rollback()
         if violates_foreign_key(error):
             raise user_gone() from None
         raise
-    names = [name.strip() for name in options]
-    rows = [
-        {"poll_id": poll_id, "name": name, "position": i, "votes": 0}
-        for i, name in enumerate(names)
-    ]
-    option_ids = db.session.execute(statements.INSERT_OPTIONS, rows).scalars().all()
-    scheduling.schedule_once(kind=CLOSE, subject_id=poll_id, due_at=close_date, owner_id=owner_id)
-    db.session.commit()
     return PollView(
         id=poll_id,
         owner_name=owner_name,
         options=[OptionView(i, name, 0) for i, name in zip(option_ids, names, strict=True)],
         **fields,
     )
+
+
+def _create_at_once(
+    fields: dict[str, Any], names: list[str], *, owner_id: int
+) -> tuple[int, list[int]]:
+    job = scheduling.new_job(kind=CLOSE, due_at=fields["close_date"], owner_id=owner_id)
+    params = {f"poll_{name}": value for name, value in fields.items()}
+    params |= {"poll_owner": owner_id, "names": names, **job.params}
+    made = one_statement(statements.CREATE_AT_ONCE, params)[0]
+    job.committed(made.job_id, made.id)
+    return made.id, made.option_ids
+
+
+def _create_in_steps(
+    fields: dict[str, Any], names: list[str], *, owner_id: int
+) -> tuple[int, list[int]]:
+    poll_id = db.session.execute(
+        statements.INSERT_POLL, {**fields, "owner_id": owner_id}
+    ).scalar_one()
+    rows = [
+        {"poll_id": poll_id, "name": name, "position": i, "votes": 0}
+        for i, name in enumerate(names)
+    ]
+    option_ids = db.session.execute(statements.INSERT_OPTIONS, rows).scalars().all()
+    scheduling.schedule_once(
+        kind=CLOSE, subject_id=poll_id, due_at=fields["close_date"], owner_id=owner_id
+    )
+    db.session.commit()
+    return poll_id, list(option_ids)
 
 
 def polls_query(*, status: str) -> Select:
@@ -235,61 +259,3 @@ def _refuse_unless_votable(checked: Any, params: dict[str, Any]) -> None:
         raise Conflict(f"Poll {poll_id} is closed: voting ended at its close date.")
     if not checked.option_in_poll:
         raise Invalid("option_id", f"Poll {poll_id} has no option {params['chosen']}.")
-
-
-# --- job handlers (see jobs.py): run inside the job's transaction ----------------------------
-
-
-def close(*, poll_ids: list[int]) -> None:
-    """Stop the polls; their results follow as jobs of their own, which their owners see.
-
-    One UPDATE: it waits for the votes in flight (they hold the poll's row shared), leaves a
-    poll that is gone or already closed alone, and returns the owners of those it closed.
-    (Two deliveries of one batch closing the same polls at once could deadlock: PostgreSQL
-    ends one, whose message is retried as on any database error and finds them closed.)
-    """
-    closed_at = clock.now()  # the database's time, whatever this worker's clock says
-    closed = db.session.execute(
-        statements.CLOSE_POLLS, {"poll_ids": sorted(poll_ids), "now": closed_at}
-    ).all()
-    scheduling.schedule_each_once(
-        kind=RESULTS, owners=dict(closed), due_at=closed_at, deferrable=True
-    )
-
-
-def compute_results(*, poll_ids: list[int]) -> None:
-    """Store the final results of closed polls: one read of their options, one UPDATE round."""
-    options: dict[int, list[Any]] = {}
-    for row in db.session.execute(statements.OPTIONS_OF, {"poll_ids": poll_ids}):
-        options.setdefault(row.poll_id, []).append(row)
-    if not options:
-        return
-    now = utcnow()
-    db.session.execute(
-        statements.STORE_RESULTS,
-        [
-            {"poll_id": poll_id, "results": tally(rows), "now": now}
-            for poll_id, rows in options.items()
-        ],
-    )
-
-
-def tally(options: Sequence[Any]) -> dict[str, Any]:
-    """Shares of the vote, and the winner (several on a tie, none without votes)."""
-    total = sum(option.votes for option in options)
-    top = max((option.votes for option in options), default=0)
-    winners = [option.id for option in options if top and option.votes == top]
-    return {
-        "total_votes": total,
-        "winners": winners,
-        "tie": len(winners) > 1,
-        "options": [
-            {
-                "option_id": option.id,
-                "name": option.name,
-                "votes": option.votes,
-                "share": round(option.votes / total, 4) if total else 0.0,
-            }
-            for option in options
-        ],
-    }

@@ -7,12 +7,15 @@ from sqlalchemy import (
     Insert,
     Integer,
     Select,
+    String,
     bindparam,
     cast,
     exists,
+    func,
     insert,
     literal_column,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -20,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from app.auth.models import User
 from app.database import insert_with_conflicts
 from app.polls.models import Option, Poll, Vote
+from app.scheduling.statements import insert_job_for
 
 _option = Option.__table__
 _poll = Poll.__table__
@@ -96,7 +100,54 @@ def insert_vote(dialect: str) -> Insert:
     )
 
 
+def _create_at_once() -> Select:
+    """PostgreSQL: a new poll as one statement, in one round trip: the poll, its options (one
+    row per element of the `names` array, in order) and its close job (insert_job_for's
+    parameters). Its one row: the poll's id, the options' ids in order, the job's id.
+
+    A parameter named like a column of a table these INSERTs write would set it: the poll's
+    are `poll_*`. An owner who no longer exists fails the poll's foreign key.
+    """
+    poll = (
+        insert(_poll)
+        .values(
+            owner_id=bindparam("poll_owner"),
+            title=bindparam("poll_title"),
+            close_date=bindparam("poll_close_date"),
+            created_at=bindparam("poll_created_at"),
+        )
+        .returning(_poll.c.id)
+        .cte("new_poll")
+    )
+    names = (
+        func.unnest(cast(bindparam("names"), postgresql.ARRAY(String)))
+        .table_valued("name", with_ordinality="ordinal")
+        .render_derived()
+    )
+    options = (
+        insert(_option)
+        .from_select(
+            ["poll_id", "name", "position", "votes"],
+            select(poll.c.id, names.c.name, names.c.ordinal - 1, literal_column("0")).join_from(
+                poll, names, true()
+            ),
+        )
+        .returning(_option.c.id, _option.c.position)
+        .cte("new_options")
+    )
+    job = insert_job_for(poll.c.id).cte("new_job")
+    option_ids = select(
+        func.array_agg(postgresql.aggregate_order_by(options.c.id, options.c.position))
+    ).scalar_subquery()
+    return select(
+        poll.c.id,
+        option_ids.label("option_ids"),
+        select(job.c.id).scalar_subquery().label("job_id"),
+    )
+
+
 VOTE_AT_ONCE = _vote_at_once()
+CREATE_AT_ONCE = _create_at_once()
 INSERT_POLL = insert(_poll).returning(_poll.c.id)
 INSERT_OPTIONS = insert(_option).returning(_option.c.id, sort_by_parameter_order=True)
 READ_POLL = (

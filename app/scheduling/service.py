@@ -5,6 +5,7 @@ A job due within the horizon is queued at once and its message sent when the cal
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.extensions import db
 from app.scheduling import outbox
 from app.scheduling.models import FINISHED, PENDING, Job, JobState, job_fields, new_token
 from app.scheduling.registry import instead_of_cancelling
-from app.scheduling.statements import insert_unless_pending
+from app.scheduling.statements import NEW_JOB_COLUMNS, insert_unless_pending
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,40 @@ def schedule_each_once(
         if placement["state"] == JobState.QUEUED:
             outbox.add(job_id, outbox.Placement(placement["token"], kind, subject_id, due_at))
     return made
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job that the caller's own statement inserts (statements.insert_job_for) with the
+    subject it is for: a request that is one statement, outside the session, in one round
+    trip. `committed` sends its message, once that statement has committed."""
+
+    kind: str
+    due_at: datetime
+    params: dict[str, Any]  # insert_job_for's
+
+    def committed(self, job_id: int, subject_id: int) -> None:
+        """Send the job's message now if it was queued (due within the horizon)."""
+        if self.params["job_state"] == JobState.QUEUED:
+            token = self.params["job_token"]
+            outbox.publish({job_id: outbox.Placement(token, self.kind, subject_id, self.due_at)})
+
+
+def new_job(
+    *, kind: str, due_at: datetime, owner_id: int | None = None, deferrable: bool = False
+) -> NewJob:
+    """A job for a subject the caller's statement is about to insert (so none is pending)."""
+    values = {
+        "kind": kind,
+        "owner_id": owner_id,
+        "deferrable": deferrable,
+        "attempts": 0,
+        "max_attempts": current_app.config["JOB_MAX_ATTEMPTS"],
+        "created_at": utcnow(),
+        **_placement(due_at, deferrable=deferrable),
+    }
+    params = {f"job_{name}": values[name] for name in NEW_JOB_COLUMNS}
+    return NewJob(kind, due_at, params)
 
 
 def reschedule(job: Job, *, due_at: datetime, deferrable: bool | None = None) -> None:

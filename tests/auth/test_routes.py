@@ -100,6 +100,7 @@ def test_a_deleted_users_token_is_refused_and_writes_nothing(
     from app.auth.models import User
     from app.extensions import db
     from app.polls.models import Poll, Vote
+    from app.scheduling.models import Job
 
     leaving = user_headers(client, "leaving")
     poll = create_poll(client, user_headers(client))
@@ -122,4 +123,5 @@ def test_a_deleted_users_token_is_refused_and_writes_nothing(
     with app.app_context():
         assert db.session.execute(db.select(db.func.count(Poll.id))).scalar_one() == 1
         assert db.session.execute(db.select(db.func.count(Vote.id))).scalar_one() == 0
+        assert db.session.execute(db.select(db.func.count(Job.id))).scalar_one() == 1  # its close
     assert client.get(f"/api/polls/{poll['id']}").get_json()["total_votes"] == 0

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from app.database import utcnow
 from app.extensions import db
-from app.polls import service as polls
+from app.polls import closing
 from app.scheduling import retention
 from app.scheduling.models import Job, JobState
 from tests.factories import create_poll, user_headers
@@ -22,8 +22,8 @@ def test_results_outlive_the_pruned_jobs(private_app: Flask) -> None:
     vote = client.post(f"/api/polls/{poll['id']}/votes", json={"option_id": tea}, headers=owner)
     assert vote.status_code == 201
     with private_app.app_context():
-        polls.close(poll_ids=[poll["id"]])
-        polls.compute_results(poll_ids=[poll["id"]])
+        closing.close(poll_ids=[poll["id"]])
+        closing.compute_results(poll_ids=[poll["id"]])
         long_ago = utcnow() - timedelta(days=4)
         db.session.execute(
             update(Job)

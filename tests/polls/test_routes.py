@@ -31,6 +31,18 @@ def test_create_returns_the_poll_and_its_location(client: FlaskClient) -> None:
     assert poll["total_votes"] == 0 and poll["seconds_remaining"] > 0
 
 
+def test_the_created_poll_is_what_it_answered(client: FlaskClient) -> None:
+    """The answer is made from what the INSERTs returned, not read back: the options' ids are
+    each its own, in the order given, whatever order the database made them in."""
+    names = ["Zucchini", "apple", "Mango", "kiwi", "Banana", "fig", "Cherry"]
+    poll = post_poll(client, user_headers(client, "owner"), options=names).get_json()
+    stored = client.get(f"/api/polls/{poll['id']}").get_json()
+    assert [option["name"] for option in poll["options"]] == names
+    assert poll["options"] == stored["options"]
+    for field in ("title", "owner", "close_date", "created_at", "status"):
+        assert poll[field] == stored[field], field
+
+
 def test_close_date_as_epoch_seconds(client: FlaskClient) -> None:
     response = post_poll(client, user_headers(client), close_date=4102444800)
     assert response.status_code == 201

@@ -10,6 +10,7 @@ from flask import Flask
 from app.auth import service as auth
 from app.database import utcnow
 from app.extensions import db
+from app.polls import closing
 from app.polls import service as polls
 from app.polls.models import Poll
 from app.scheduling import batches, service
@@ -27,7 +28,7 @@ def close_unless_refused(jobs: list[Claim]) -> None:
     refused = REFUSED & {job.subject_id for job in jobs}
     if refused:
         raise ValueError(f"refused poll(s) {sorted(refused)}")
-    polls.close(poll_ids=[job.subject_id for job in jobs])
+    closing.close(poll_ids=[job.subject_id for job in jobs])
 
 
 @pytest.fixture
