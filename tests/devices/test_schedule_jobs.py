@@ -108,10 +108,13 @@ def runs_of(schedule_id: int) -> list[tuple[str, str]]:
 
 
 def move_to(schedule_id: int, at: datetime) -> Job:
-    """Make the pending job the one for the occurrence at `at` (as if planned long ago)."""
+    """Make the pending job the one for the occurrence at `at` (as if planned long ago: waiting
+    in the database for the promoter, even if the occurrence it was made for fell within the
+    horizon, a schedule made in a minute's last seconds)."""
     job = pending(schedule_id)
     schedule = db.session.get(DeviceSchedule, schedule_id)
     schedule.next_at = job.due_at = at
+    job.state, job.queued_at = JobState.SCHEDULED, None
     db.session.commit()
     return job
 
