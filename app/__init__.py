@@ -11,7 +11,7 @@ from app import database
 from app.celery_app import make_celery
 from app.cli import register_commands
 from app.errors import register_error_handlers
-from app.extensions import api, db, limiter, migrate
+from app.extensions import api, db, init_limiter, migrate
 from app.log import configure_logging, register_request_logging
 from app.metrics import register_metrics
 from app.security import register_security
@@ -70,7 +70,7 @@ def register_extensions(app: Flask) -> None:
     app.url_map.converters["int"] = database.IdConverter
     api.init_app(app)
     api.register_converter(database.IdConverter, database.id_parameter_schema)
-    limiter.init_app(app)
+    init_limiter(app)
     with app.app_context():
         database.configure_sqlite(db.engine)
         database.replace_dead_connections(db.engine)
