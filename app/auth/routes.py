@@ -69,7 +69,7 @@ def auth_rate_limit() -> str:
 
 @blp.post("/register")
 @rate_limit(auth_rate_limit)
-@blp.arguments(CredentialsSchema)
+@blp.arguments(CredentialsSchema())
 @blp.response(201, UserSchema)
 def register(credentials: dict):
     """Create an account."""
@@ -78,7 +78,7 @@ def register(credentials: dict):
 
 @blp.post("/token")
 @rate_limit(auth_rate_limit)
-@blp.arguments(CredentialsSchema)
+@blp.arguments(CredentialsSchema())
 @blp.response(200, TokenSchema)
 def create_token(credentials: dict):
     """Exchange a username and password for a bearer token."""

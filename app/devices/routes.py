@@ -35,7 +35,7 @@ OBSERVATIONS = {"oneOf": [AttributeReadingPageSchema, ObservationBucketsSchema]}
 
 @blp.post("")
 @login_required
-@blp.arguments(DeviceCreateSchema)
+@blp.arguments(DeviceCreateSchema())
 @blp.response(201, DeviceDetailSchema)
 def create_device(fields: dict):
     """Register a device; its first poll is scheduled at once."""
@@ -45,7 +45,7 @@ def create_device(fields: dict):
 
 @blp.get("")
 @login_required
-@blp.arguments(DeviceQueryArgsSchema, location="query")
+@blp.arguments(DeviceQueryArgsSchema(), location="query")
 @blp.response(200, DevicePageSchema)
 def list_devices(args: dict):
     """List your devices, by location or online state."""
@@ -65,7 +65,7 @@ def get_device(device_id: int):
 
 @blp.patch("/<int:device_id>")
 @login_required
-@blp.arguments(DeviceUpdateSchema)
+@blp.arguments(DeviceUpdateSchema())
 @blp.response(200, DeviceDetailSchema)
 def update_device(changes: dict, device_id: int):
     """Rename, move, re-time, pause or resume a device."""
@@ -82,7 +82,7 @@ def delete_device(device_id: int):
 
 @blp.get("/<int:device_id>/observations")
 @login_required
-@blp.arguments(ObservationQueryArgsSchema, location="query")
+@blp.arguments(ObservationQueryArgsSchema(), location="query")
 @blp.response(200, OBSERVATIONS)
 def list_observations(args: dict, device_id: int) -> Response:
     """List a device's readings newest first, or their min, max, mean and count per bucket."""
@@ -97,7 +97,7 @@ def list_observations(args: dict, device_id: int) -> Response:
 
 @blp.get("/<int:device_id>/statuses")
 @login_required
-@blp.arguments(ReadingQueryArgsSchema, location="query")
+@blp.arguments(ReadingQueryArgsSchema(), location="query")
 @blp.response(200, StatusReadingPageSchema)
 def list_statuses(args: dict, device_id: int):
     """List a device's on/off readings, newest first."""
@@ -107,7 +107,7 @@ def list_statuses(args: dict, device_id: int):
 
 @blp.get("/<int:device_id>/failures")
 @login_required
-@blp.arguments(ReadingQueryArgsSchema, location="query")
+@blp.arguments(ReadingQueryArgsSchema(), location="query")
 @blp.response(200, PollFailurePageSchema)
 def list_failures(args: dict, device_id: int):
     """List a device's failed polls, newest first: they explain gaps in its readings."""
@@ -125,7 +125,7 @@ def poll_device(device_id: int):
 
 @blp.post("/<int:device_id>/schedule")
 @login_required
-@blp.arguments(ScheduleSchema)
+@blp.arguments(ScheduleSchema())
 @blp.response(202, JobSchema)
 def schedule_poll(fields: dict, device_id: int):
     """Poll a device at a given time."""
@@ -134,7 +134,7 @@ def schedule_poll(fields: dict, device_id: int):
 
 @blp.post("/<int:device_id>/commands")
 @login_required
-@blp.arguments(CommandCreateSchema)
+@blp.arguments(CommandCreateSchema())
 @blp.response(202, JobSchema)
 def send_command(fields: dict, device_id: int):
     """Switch a device on or off; the returned job shows the vendor's answer."""

@@ -24,7 +24,7 @@ def _user_id() -> int | None:
 
 @blp.post("")
 @login_required(trust_token=True)  # the poll's foreign key refuses a deleted owner
-@blp.arguments(PollCreateSchema)
+@blp.arguments(PollCreateSchema())
 @blp.response(201, PollSchema)
 def create_poll(fields: dict):
     """Create a poll that closes itself at its close date."""
@@ -33,7 +33,7 @@ def create_poll(fields: dict):
 
 
 @blp.get("")
-@blp.arguments(PollQueryArgsSchema, location="query")
+@blp.arguments(PollQueryArgsSchema(), location="query")
 @blp.response(200, PollPageSchema)
 def list_polls(args: dict):
     """List polls, newest first; open, closed or all."""
@@ -52,7 +52,7 @@ def get_poll(poll_id: int):
 
 @blp.patch("/<int:poll_id>")
 @login_required
-@blp.arguments(PollUpdateSchema)
+@blp.arguments(PollUpdateSchema())
 @blp.response(200, PollSchema)
 def update_poll(fields: dict, poll_id: int):
     """Move an open poll's close date."""
@@ -77,7 +77,7 @@ def delete_poll(poll_id: int):
 
 @blp.post("/<int:poll_id>/votes")
 @login_required(trust_token=True)  # the vote's first statement refuses a deleted voter
-@blp.arguments(VoteCreateSchema)
+@blp.arguments(VoteCreateSchema())
 @blp.response(201, VoteSchema)
 def vote(fields: dict, poll_id: int):
     """Vote for one option of an open poll; one vote per user."""

@@ -11,7 +11,7 @@ blp = Blueprint("jobs", __name__, description="Your scheduled work: what is due,
 
 @blp.get("")
 @login_required
-@blp.arguments(JobQueryArgsSchema, location="query")
+@blp.arguments(JobQueryArgsSchema(), location="query")
 @blp.response(200, JobPageSchema)
 def list_jobs(args: dict):
     """List your jobs, latest due first, filtered by state, kind or subject."""

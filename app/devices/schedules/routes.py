@@ -21,7 +21,7 @@ ONE = "/<int:device_id>/schedules/<int:schedule_id>"
 
 @blp.post("/<int:device_id>/schedules")
 @login_required
-@blp.arguments(DeviceScheduleCreateSchema)
+@blp.arguments(DeviceScheduleCreateSchema())
 @blp.response(201, DeviceScheduleSchema)
 def create_schedule(fields: dict, device_id: int):
     """Add a schedule to a device; its next occurrence is planned at once."""
@@ -48,7 +48,7 @@ def get_schedule(device_id: int, schedule_id: int):
 
 @blp.patch(ONE)
 @login_required
-@blp.arguments(DeviceScheduleUpdateSchema)
+@blp.arguments(DeviceScheduleUpdateSchema())
 @blp.response(200, DeviceScheduleSchema)
 def update_schedule(changes: dict, device_id: int, schedule_id: int):
     """Change a schedule's rule, zone or policies, or pause or resume it."""
@@ -67,7 +67,7 @@ def delete_schedule(device_id: int, schedule_id: int):
 
 @blp.get(f"{ONE}/runs")
 @login_required
-@blp.arguments(RunsArgsSchema, location="query")
+@blp.arguments(RunsArgsSchema(), location="query")
 @blp.response(200, OccurrencesSchema)
 def list_runs(args: dict, device_id: int, schedule_id: int):
     """List a schedule's occurrences at or after a given instant, in UTC and local time."""
