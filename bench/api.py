@@ -1,10 +1,10 @@
 """Benchmark 4, API throughput: Punctual's endpoints under gunicorn, against bare Flask.
 
-Run by `python -m bench.run --only api` (`--smoke`: 2 s a scenario, 4 connections). Starts
-its own RabbitMQ and PostgreSQL, then gunicorn with 2 sync workers twice, as the Procfile runs
-it minus the access log: on bench/bare_app.py (the ceiling, measured in the same run) and on
-Punctual's wsgi:app. wrk (2 threads) loads each endpoint for a fixed time; a Lua done() hook
-prints its figures.
+Run by `python -m bench.run --only api` (`--smoke`: one round of 2 s a scenario, 4
+connections, no warm-up). Starts its own RabbitMQ and PostgreSQL, then gunicorn with 2 sync
+workers twice, as the Procfile runs it minus the access log: on bench/bare_app.py (the
+ceiling, measured right before each scenario) and on Punctual's wsgi:app. wrk (2 threads)
+loads each endpoint for a fixed time; a Lua done() hook prints its figures.
 
 Every Punctual request must succeed: a non-2xx answer means the benchmark is wrong, so it is
 counted in the row, never hidden. The cpu_* columns say who was busy during each run, in
@@ -18,7 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ def row(
         "endpoint": endpoint,
         **{k: result[k] for k in first},
         "ratio_to_bare": round(result["req_per_s"] / ceiling["req_per_s"], 3),
+        "bare_req_per_s": ceiling["req_per_s"],
         **{k: v for k, v in result.items() if k not in [*first, "requests"]},
         "note": note,
     }
@@ -150,16 +151,19 @@ def vote_targets(database_url: str, folder: Path, count: int, rounds: int) -> li
 
 def api_throughput(
     folder: Path,
-    seconds: float = 10,
+    seconds: float = 4,
     connections: int = 16,
     profile: Path | None = None,
-    rounds: int = 3,
+    rounds: int = 7,
+    warm_up: bool = True,
 ) -> Rows:
     """Requests per second of Punctual's main endpoints, and of bare Flask as the ceiling.
 
-    The machine's speed drifts by a third within minutes: one pass, bare Flask a minute before
-    the last scenario, moved a ratio by ±30% from run to run. So each of `rounds` passes runs
-    bare Flask and then every scenario; a row is the round of the median ratio (see note).
+    The machine's speed drifts by a third within minutes, so each scenario is measured right
+    after its own bare-Flask run (POST for the writes, GET for the read), `rounds` times; a
+    row is the round of the scenario's median ratio (see median_rows). With `warm_up`, a pass
+    of 1 s runs first and is not counted: the first round used to be the slowest (the
+    workers' and the server's caches, psycopg preparing its statements after five uses).
 
     With `profile` (one round), py-spy samples Punctual's gunicorn during each of its runs
     (see bench/profile_summary.py); the figures then include py-spy's cost.
@@ -176,42 +180,30 @@ def api_throughput(
         # wrk takes whole seconds.
         load = Load(binary, folder, max(1, round(seconds)), connections, servers)
         engine = create_engine(database)
-        passes: list[Rows] = []
         try:
             with (
                 gunicorn("bare", "bench.bare_app:app", {}, folder, probe="/") as bare,
                 gunicorn("punctual", "wsgi:app", env, folder, probe="/healthz") as web,
             ):
-                punctual = Punctual(load, web, sign_in(web), engine, Celery(broker=rabbitmq.url))
-                walks: list[Path] = []
-                for number in range(rounds):
-                    bare_post, bare_get = ceiling(load, bare)
-                    if not walks:  # one poll per vote, in every round: bare Flask's pace
-                        count = math.ceil(bare_post["req_per_s"] * load.seconds * 1.5) + 1000
-                        walks = vote_targets(database, folder, count, rounds)
-                    load.profile = profile
-                    passes.append(punctual.scenarios(walks[number], count, bare_post, bare_get))
-                    load.profile = None
+                punctual = Punctual(web, bare, sign_in(web), engine, Celery(broker=rabbitmq.url))
+                passes = punctual.rounds(replace(load, profile=profile), database, rounds, warm_up)
         finally:
             engine.dispose()
         sql = statements_per_request(database, rabbitmq.url, folder)
     return [{**r, "sql_per_request": sql.get(r["endpoint"], "")} for r in median_rows(passes)]
 
 
-def ceiling(load: Load, bare: Web) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Bare Flask's POST and GET figures, now."""
-    post = load.run(bare, "bare-post", "/", static_script("POST", poll_body(LATER)))
-    return post, load.run(bare, "bare-get", "/", static_script("GET"))
-
-
 def median_rows(passes: list[Rows]) -> Rows:
-    """Each endpoint's row from the round of its median ratio to bare Flask (the upper median
-    of an even count), with every round's ratio in its note."""
+    """Each endpoint's row from the round of its median ratio to its bare-Flask run (bare
+    Flask's own: of its median rate); the upper median of an even count. With several
+    rounds, a Punctual row's note lists every round's ratio."""
     rows = []
     for index, first in enumerate(passes[0]):
-        of_rounds = sorted((p[index] for p in passes), key=lambda r: r["ratio_to_bare"])
+        ceiling = first["system"] == "bare flask"
+        key = "req_per_s" if ceiling else "ratio_to_bare"
+        of_rounds = sorted((p[index] for p in passes), key=lambda r: r[key])
         chosen = dict(of_rounds[len(of_rounds) // 2])
-        if len(passes) > 1 and first["system"] != "bare flask":
+        if len(passes) > 1 and not ceiling:
             ratios = " / ".join(f"{p[index]['ratio_to_bare']:.3f}" for p in passes)
             chosen["note"] = f"{chosen['note']}; ratio per round {ratios}".lstrip("; ")
         rows.append(chosen)
@@ -229,52 +221,82 @@ def statements_per_request(database: str, broker: str, folder: Path) -> dict[str
 
 @dataclass
 class Punctual:
-    """Punctual's scenarios on one running gunicorn, signed in as one user."""
+    """Punctual's scenarios on one running gunicorn, signed in as one user, each measured
+    right after bare Flask's run of the same method."""
 
-    load: Load
     web: Web
+    bare: Web
     token: str
     engine: Engine
     broker: Celery  # asks the queue's depth over AMQP: rabbitmqctl takes a second or two
 
-    def scenarios(
-        self, walk: Path, count: int, bare_post: dict[str, Any], bare_get: dict[str, Any]
-    ) -> Rows:
-        """One round: bare Flask's rows (measured just before), then each scenario's."""
-        return [
-            row("bare flask", "POST / (JSON body)", bare_post, bare_post),
-            row("bare flask", "GET /", bare_get, bare_get),
-            *[self.create(*scenario, bare_post) for scenario in CREATE_SCENARIOS],
-            self.vote(walk, count, bare_post),
-            self.read(walk, bare_get),
-        ]
+    def rounds(self, load: Load, database: str, rounds: int, warm_up: bool) -> list[Rows]:
+        """The rows of `rounds` passes, after a warm-up pass of 1 s a run if asked."""
+        # One poll per vote, in every pass: bare Flask's pace, and then some.
+        pace = self._static(load, self.bare, "bare-post", "/", "POST", poll_body(LATER))
+        count = math.ceil(pace["req_per_s"] * load.seconds * 1.5) + 1000
+        walks = vote_targets(database, load.folder, count, rounds + (1 if warm_up else 0))
+        if warm_up:
+            self.scenarios(walks.pop(), count, replace(load, seconds=1, profile=None))
+        return [self.scenarios(walk, count, load) for walk in walks]
+
+    def scenarios(self, walk: Path, count: int, load: Load) -> Rows:
+        """One round: bare Flask's first POST and its GET, then each scenario's row."""
+        post = self._static(load, self.bare, "bare-post", "/", "POST", poll_body(LATER))
+        rows = [row("bare flask", "POST / (JSON body)", post, post)]
+        for name, closes_in, when in CREATE_SCENARIOS:
+            rows.append(self.create(load, name, closes_in, when, post))
+            post = self._static(load, self.bare, "bare-post", "/", "POST", poll_body(LATER))
+        rows.append(self.vote(load, walk, count, post))
+        get = self._static(load, self.bare, "bare-get", "/", "GET")
+        rows.insert(1, row("bare flask", "GET /", get, get))
+        rows.append(self.read(load, walk, get))
+        for r in rows[2:]:
+            print(
+                f"[bench] {r['endpoint']}: {r['req_per_s']} req/s, {r['ratio_to_bare']:.3f} of "
+                f"bare Flask's {r['bare_req_per_s']} just before",
+                flush=True,
+            )
+        return rows
 
     def create(
-        self, name: str, closes_in: timedelta, when: str, ceiling: dict[str, Any]
+        self, load: Load, name: str, closes_in: timedelta, when: str, ceiling: dict[str, Any]
     ) -> dict[str, Any]:
         """POST /api/polls again and again, each poll closing `closes_in` from now."""
         polls, queued = count_rows(self.engine, Poll.id), queue_depth(self.broker, "celery")
-        script = static_script("POST", poll_body(closes_in), self.token)
-        result = self.load.run(self.web, f"create-{name}", "/api/polls", script)
+        body = poll_body(closes_in)
+        result = self._static(load, self.web, f"create-{name}", "/api/polls", "POST", body)
         written = settled_count(self.engine, Poll.id) - polls
         published = queue_depth(self.broker, "celery") - queued
         note = f"closes {when}; {written} polls written, {published} published"
         return row("punctual", f"POST /api/polls ({name})", result, ceiling, note)
 
-    def vote(self, walk: Path, count: int, ceiling: dict[str, Any]) -> dict[str, Any]:
+    def vote(self, load: Load, walk: Path, count: int, ceiling: dict[str, Any]) -> dict[str, Any]:
         """One vote on each open poll in turn."""
         votes = count_rows(self.engine, Vote.id)
-        result = self._walk("vote", walk)
+        result = self._walk(load, "vote", walk)
         written = settled_count(self.engine, Vote.id) - votes
         note = f"{count} open polls, a new one per vote; {written} votes written"
         return row("punctual", "POST /api/polls/<id>/votes", result, ceiling, note)
 
-    def read(self, walk: Path, ceiling: dict[str, Any]) -> dict[str, Any]:
+    def read(self, load: Load, walk: Path, ceiling: dict[str, Any]) -> dict[str, Any]:
         """GET each open poll in turn."""
-        result = self._walk("read", walk)
+        result = self._walk(load, "read", walk)
         note = "signed in (the UI's call: adds the user's own vote)"
         return row("punctual", "GET /api/polls/<id>", result, ceiling, note)
 
-    def _walk(self, mode: str, targets: Path) -> dict[str, Any]:
+    def _static(
+        self,
+        load: Load,
+        web: Web,
+        name: str,
+        path: str,
+        method: str,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        token = self.token if web is self.web else None
+        return load.run(web, name, path, static_script(method, body, token))
+
+    def _walk(self, load: Load, mode: str, targets: Path) -> dict[str, Any]:
         script = walk_script(self.token)
-        return self.load.run(self.web, mode, "/", script, str(targets), str(wrk.WRK_THREADS), mode)
+        return load.run(self.web, mode, "/", script, str(targets), str(wrk.WRK_THREADS), mode)

@@ -140,7 +140,7 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
     windows = [(50, 2.0)] if smoke else due_windows(args.lateness)
     lead = 8 if smoke else 20
     trivial = 200 if smoke else 10_000
-    load = (2, 4) if smoke else (6, 16)  # seconds and connections of each API scenario
+    load = (2, 4) if smoke else (4, 16)  # seconds and connections of each API scenario
     fleet = (20, 2, 8) if smoke else (args.devices, 10, 120)  # devices, interval, duration
     device_workers = [1] if smoke else numbers(args.device_workers)
     histories = [2000, 20_000] if smoke else numbers(args.history)
@@ -168,7 +168,7 @@ def phases(args: argparse.Namespace, folder: Path) -> dict[str, Callable[[], Row
         "lateness": lambda: lateness(folder / "lateness", windows, trivial, lead),
         "long": lambda: long_etas(folder / "long", 20),
         "api": lambda: api.api_throughput(
-            folder / "api", *load, profile=args.profile, rounds=1 if smoke else 3
+            folder / "api", *load, profile=args.profile, rounds=1 if smoke else 7, warm_up=not smoke
         ),
         "devices": device_runs,
         "cluster": lambda: cluster_benchmark(
