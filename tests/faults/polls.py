@@ -104,6 +104,12 @@ def waited_after(closed: list[Closed], recovered: datetime) -> float:
     )
 
 
+# How far a poll's closed_at may fall before its close date: closed_at is the worker's estimate
+# of the database's clock, good to a few milliseconds (half the round trip it is measured with,
+# about a millisecond here; a VM's clock corrections add some). A close 2 ms "early" was seen.
+CLOCK_PRECISION = 0.005
+
+
 def lateness(closed: list[Closed]) -> dict[str, float]:
     """How long after its close date each poll closed: the median, p99, the worst, the best."""
     seconds = [(c.closed_at - c.close_date).total_seconds() for c in closed]

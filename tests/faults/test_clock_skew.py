@@ -15,7 +15,13 @@ from app.extensions import db
 from app.polls.models import Poll
 from devkit import processes
 from tests.faults.fleet import Fleet
-from tests.faults.polls import assert_exactly_once, lateness, make_polls, wait_all_closed
+from tests.faults.polls import (
+    CLOCK_PRECISION,
+    assert_exactly_once,
+    lateness,
+    make_polls,
+    wait_all_closed,
+)
 
 POLLS = 10
 
@@ -58,11 +64,6 @@ def watch(app: Flask) -> Iterator[Callable[[list[int]], CloseWatcher]]:
         watcher.thread.join(5)
 
 
-# How far a worker's estimate of the database's clock may be off: the round trip it is
-# measured with takes about a millisecond here.
-OFFSET_PRECISION = 0.005
-
-
 @pytest.mark.parametrize("offset", ["+5s", "-5s"], ids=["ahead", "behind"])
 def test_a_worker_with_a_skewed_clock_closes_on_time(
     app: Flask,
@@ -94,4 +95,4 @@ def test_a_worker_with_a_skewed_clock_closes_on_time(
     # closed_at is the worker's estimate of the database's clock, good to a few milliseconds
     # (half a round trip); without the offset it would be 5 s off.
     recorded = lateness(closed)
-    assert recorded["min"] >= -OFFSET_PRECISION and recorded["max"] < 1.0, recorded
+    assert recorded["min"] >= -CLOCK_PRECISION and recorded["max"] < 1.0, recorded
