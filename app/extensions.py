@@ -35,7 +35,7 @@ def rate_limit(limit: Callable[[], str]) -> Callable[[Callable[..., Any]], Calla
     """Flask-Limiter's limit on this view (init_limiter runs the limiter for such views only)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        _LIMITED.add(f"{view.__module__}.{view.__name__}")
+        _LIMITED.add(_name(view))
         return limiter.limit(limit)(view)
 
     return decorate
@@ -61,8 +61,13 @@ def _where_limited(hook: Callable[..., Any], passes_on: bool) -> Callable[..., A
 
     def guarded(*args: Any) -> Any:
         view = current_app.view_functions.get(request.endpoint or "")
-        if view is not None and f"{view.__module__}.{view.__name__}" in _LIMITED:
+        if view is not None and _name(view) in _LIMITED:
             return hook(*args)
         return args[0] if passes_on else None
 
     return guarded
+
+
+def _name(view: Callable[..., Any]) -> str:
+    """A view's module.name: the same for the function and the wrappers around it."""
+    return f"{view.__module__}.{view.__name__}"

@@ -233,7 +233,7 @@ class Punctual:
     def rounds(self, load: Load, database: str, rounds: int, warm_up: bool) -> list[Rows]:
         """The rows of `rounds` passes, after a warm-up pass of 1 s a run if asked."""
         # One poll per vote, in every pass: bare Flask's pace, and then some.
-        pace = self._static(load, self.bare, "bare-post", "/", "POST", poll_body(LATER))
+        pace = self._bare(load, "POST")
         count = math.ceil(pace["req_per_s"] * load.seconds * 1.5) + 1000
         walks = vote_targets(database, load.folder, count, rounds + (1 if warm_up else 0))
         # As a database in service would be, not straight after a bulk load: autovacuum then
@@ -247,15 +247,15 @@ class Punctual:
 
     def scenarios(self, walk: Path, count: int, load: Load) -> Rows:
         """One round: bare Flask's first POST and its GET, then each scenario's row."""
-        post = self._static(load, self.bare, "bare-post", "/", "POST", poll_body(LATER))
+        post = self._bare(load, "POST")
         rows = [row("bare flask", "POST / (JSON body)", post, post)]
+        scenarios = []
         for name, closes_in, when in CREATE_SCENARIOS:
-            rows.append(self.create(load, name, closes_in, when, post))
-            post = self._static(load, self.bare, "bare-post", "/", "POST", poll_body(LATER))
-        rows.append(self.vote(load, walk, count, post))
-        get = self._static(load, self.bare, "bare-get", "/", "GET")
-        rows.insert(1, row("bare flask", "GET /", get, get))
-        rows.append(self.read(load, walk, get))
+            scenarios.append(self.create(load, name, closes_in, when, post))
+            post = self._bare(load, "POST")
+        scenarios.append(self.vote(load, walk, count, post))
+        get = self._bare(load, "GET")
+        rows += [row("bare flask", "GET /", get, get), *scenarios, self.read(load, walk, get)]
         for r in rows[2:]:
             print(
                 f"[bench] {r['endpoint']}: {r['req_per_s']} req/s, {r['ratio_to_bare']:.3f} of "
@@ -269,8 +269,8 @@ class Punctual:
     ) -> dict[str, Any]:
         """POST /api/polls again and again, each poll closing `closes_in` from now."""
         polls, queued = count_rows(self.engine, Poll.id), queue_depth(self.broker, "celery")
-        body = poll_body(closes_in)
-        result = self._static(load, self.web, f"create-{name}", "/api/polls", "POST", body)
+        script = static_script("POST", poll_body(closes_in), self.token)
+        result = load.run(self.web, f"create-{name}", "/api/polls", script)
         written = settled_count(self.engine, Poll.id) - polls
         published = queue_depth(self.broker, "celery") - queued
         note = f"closes {when}; {written} polls written, {published} published"
@@ -290,17 +290,10 @@ class Punctual:
         note = "signed in (the UI's call: adds the user's own vote)"
         return row("punctual", "GET /api/polls/<id>", result, ceiling, note)
 
-    def _static(
-        self,
-        load: Load,
-        web: Web,
-        name: str,
-        path: str,
-        method: str,
-        body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        token = self.token if web is self.web else None
-        return load.run(web, name, path, static_script(method, body, token))
+    def _bare(self, load: Load, method: str) -> dict[str, Any]:
+        """Bare Flask's figures for `method` (POST with a poll's body), now."""
+        body = poll_body(LATER) if method == "POST" else None
+        return load.run(self.bare, f"bare-{method.lower()}", "/", static_script(method, body))
 
     def _walk(self, load: Load, mode: str, targets: Path) -> dict[str, Any]:
         script = walk_script(self.token)
