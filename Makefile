@@ -2,6 +2,8 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# pytest processes of make test (the fault modules stay together on one: tests/conftest.py)
+TEST_WORKERS ?= 2
 BENCH_PACKAGES := rabbitmq-server postgresql wrk
 SYSTEM_TEST_PACKAGES := $(BENCH_PACKAGES) chromium fonts-liberation faketime
 FRONTEND_SOURCES := frontend/package.json frontend/package-lock.json frontend/index.html \
@@ -33,7 +35,7 @@ run: $(VENV)/.runtime frontend  ## Start web + worker + beat on SQLite and a ser
 test: system-deps lint frontend  ## Install what the tests need, start RabbitMQ + PostgreSQL, run everything
 	scripts/check-node.sh
 	cd frontend && { [ -d node_modules ] || npm ci; } && npm run lint && npm test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 	$(BIN)/python -m bench.run --smoke
 
 test-cluster: bench-deps  ## Fault tests on a three-node RabbitMQ cluster with quorum queues (~2 min)

@@ -4,6 +4,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -35,6 +36,21 @@ TEST_SETTINGS = {
 os.environ.update(TEST_SETTINGS)
 
 STACKS = os.environ.get("PUNCTUAL_TEST_STACKS", "embedded,rabbitmq").split(",")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker, hand the facts to the controller, which prints them (the list is sent
+    after the session's teardown, so the servers' last lines are in it)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["facts"] = FACTS
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: keep a finished worker's facts, named after the worker."""
+    worker = node.gateway.id
+    FACTS.extend(f"{worker} {line}" for line in node.workeroutput.get("facts", []))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -147,3 +163,11 @@ def worker(migrated: Stack, fake_vendor: FakeVendor) -> Iterator[processes.Proce
     report(f"[servers] Celery worker up on the {migrated.name} stack")
     yield process
     process.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (`make test` runs two workers), the fault modules go to one worker: they share
+    one pair of fault servers, which a second worker would start again."""
+    for item in items:
+        if "tests/faults/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("faults"))
