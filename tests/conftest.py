@@ -48,9 +48,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    """On the xdist controller: keep a finished worker's facts, named after the worker."""
-    worker = node.gateway.id
-    FACTS.extend(f"{worker} {line}" for line in node.workeroutput.get("facts", []))
+    """On the xdist controller: keep a finished worker's facts, named after the worker (a worker
+    that crashed sent none)."""
+    facts = getattr(node, "workeroutput", {}).get("facts", [])
+    FACTS.extend(f"{node.gateway.id} {line}" for line in facts)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
