@@ -1,11 +1,10 @@
 """Database helpers shared by every domain: UTC datetimes and SQLite settings."""
 
 import select as sockets
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Executable, Insert, Row, Table, event, select
+from sqlalchemy import DateTime, Engine, Insert, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -162,21 +161,6 @@ def owned(model: type[T], row_id: int, *, owner_id: int, lock: bool = False) -> 
     if row.owner_id != owner_id:  # type: ignore[attr-defined]
         raise NotYours(f"{model.__name__} {row_id} belongs to another user.")
     return row
-
-
-def one_statement(statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
-    """The rows of one statement run on a connection of its own, without a transaction
-    around it: a single statement is atomic by itself.
-
-    For a request that is one statement: the transaction around it was two round trips of the
-    request's few (BEGIN, then COMMIT or ROLLBACK), on SQLite a read took the write lock, and
-    the ORM session cost more than the statement. The pool puts the connection back to its
-    usual isolation level.
-    """
-    from app.extensions import db  # app.extensions imports this module
-
-    with db.engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
-        return connection.execute(statement, params).all()
 
 
 def violates_foreign_key(error: IntegrityError) -> bool:
